@@ -1,0 +1,110 @@
+//! The command line, defined once with clap. `///` on a field is the user's `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Harden Docker Compose files: least privilege per service, as a reviewable diff.
+#[derive(Debug, Parser)]
+#[command(name = "compose-harden", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add the hardening each service needs, in place (or as a diff with --diff).
+    Fix(FixArgs),
+    /// Report what is missing, without changing anything.
+    Check(CheckArgs),
+    /// Show the documentation of one rule (by id or name).
+    Rule {
+        /// Rule id (`CH003`) or name (`cap-drop-all`).
+        code: String,
+    },
+    /// List all rules.
+    Rules {
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Explain a container's failure log line: which capability or setting to add back.
+    Why(WhyArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Shared {
+    /// Files or directories (walked for compose files); `-` reads standard input.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Also apply (or count as fixable) fixes that may break a service.
+    #[arg(long)]
+    pub unverified: bool,
+    /// The Docker daemon runs with userns-remap: add `userns_mode: "host"` where it is required.
+    #[arg(long)]
+    pub userns_remap: bool,
+    /// Run root-then-drop images (postgres, redis …) as their own uid:gid instead of adding capabilities back.
+    #[arg(long)]
+    pub set_user: bool,
+    /// The `user:` proposed for images nothing is known about (an unverified fix).
+    #[arg(long, value_name = "UID:GID", default_value = "10001:10001")]
+    pub default_user: String,
+    /// Turn off rules (ids or names, comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    pub ignore: Vec<String>,
+    /// Only walk files matching these globs (replaces the compose file names).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip files matching these globs.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Largest file read, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 10)]
+    pub max_size: u64,
+    /// Print nothing on stderr but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    #[command(flatten)]
+    pub shared: Shared,
+    /// Print a unified diff instead of writing; exit 1 when it is not empty.
+    #[arg(long)]
+    pub diff: bool,
+    /// List every change, per service, on stderr.
+    #[arg(long)]
+    pub show_fixes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub shared: Shared,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The log line (or several lines) to explain.
+    pub line: Option<String>,
+    /// Read the log from a file (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}

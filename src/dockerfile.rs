@@ -1,0 +1,384 @@
+//! Reading the Dockerfile of a `build:` service: which image its final stage starts from,
+//! which `USER` it ends with, and whether an entrypoint script copied into it steps down
+//! from root (gosu, su-exec, setpriv, chown).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::document::Document;
+use crate::knowledge::{ImageRef, Profile};
+use crate::yaml::NodeId;
+
+/// What the build tells us.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildFacts {
+    /// The Dockerfile as shown to users (`app/Dockerfile`, `dockerfile_inline`).
+    pub dockerfile: String,
+    /// Why the Dockerfile could not be read, if it could not.
+    pub unreadable: Option<String>,
+    /// The image the final stage is built from, through earlier stages.
+    pub base: Option<ImageRef>,
+    /// The last `USER` of the final stage (through earlier stages it is built from).
+    pub user: Option<String>,
+    /// A script copied into the image that changes user or ownership at start.
+    pub drops_privileges: Option<String>,
+}
+
+impl BuildFacts {
+    pub fn label(&self) -> String {
+        match (&self.base, &self.unreadable) {
+            (_, Some(_)) => format!("build from {}", self.dockerfile),
+            (Some(b), None) => format!("build from {} (FROM {})", self.dockerfile, b.display()),
+            (None, None) => format!("build from {} (base unknown)", self.dockerfile),
+        }
+    }
+}
+
+/// Largest Dockerfile or script we read.
+const MAX_READ: u64 = 1 << 20;
+
+/// Inspect the `build:` value `build` of a compose file in directory `dir`.
+pub fn inspect(
+    doc: &Document,
+    build: NodeId,
+    dir: Option<&Path>,
+    _extra: &[Profile],
+) -> BuildFacts {
+    let tree = &doc.tree;
+    let build = tree.resolve(build);
+    let get = |k: &str| {
+        tree.lookup(build, k)
+            .and_then(|(_, v, _)| tree.scalar(v).map(str::to_string))
+    };
+    let (context, dockerfile, inline) = if let Some(s) = tree.scalar(build) {
+        (s.to_string(), None, None)
+    } else {
+        (
+            get("context").unwrap_or_else(|| ".".into()),
+            get("dockerfile"),
+            get("dockerfile_inline"),
+        )
+    };
+    let mut args: HashMap<String, String> = HashMap::new();
+    if let Some((_, a, _)) = tree.lookup(build, "args") {
+        let a = tree.resolve(a);
+        for &(k, v) in tree.entries(a) {
+            if let (Some(k), Some(v)) = (tree.scalar(k), tree.scalar(v)) {
+                args.insert(k.to_string(), v.to_string());
+            }
+        }
+        for &i in tree.items(a) {
+            if let Some((k, v)) = tree.scalar(i).and_then(|s| s.split_once('=')) {
+                args.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    let mut facts = BuildFacts {
+        dockerfile: String::new(),
+        unreadable: None,
+        base: None,
+        user: None,
+        drops_privileges: None,
+    };
+    let ctx_dir: Option<PathBuf> = match dir {
+        Some(d)
+            if !context.contains("://")
+                && !context.starts_with("git@")
+                && !context.contains('$') =>
+        {
+            Some(d.join(&context))
+        }
+        _ => None,
+    };
+    let text = if let Some(inline) = inline {
+        facts.dockerfile = "dockerfile_inline".into();
+        inline
+    } else {
+        let name = dockerfile.unwrap_or_else(|| "Dockerfile".into());
+        facts.dockerfile = Path::new(&context).join(&name).display().to_string();
+        let Some(ctx) = &ctx_dir else {
+            facts.unreadable = Some("the build context is not a local directory".into());
+            return facts;
+        };
+        match read_small(&ctx.join(&name)) {
+            Ok(t) => t,
+            Err(e) => {
+                facts.unreadable = Some(e);
+                return facts;
+            }
+        }
+    };
+    let parsed = parse(&text, &args);
+    facts.base = parsed.base.as_deref().and_then(ImageRef::parse);
+    if parsed.base.is_some() && facts.base.is_none() {
+        facts.unreadable = Some("its final FROM names an image through an unset variable".into());
+    }
+    facts.user = parsed.user;
+    if let Some(ctx) = &ctx_dir {
+        for script in &parsed.scripts {
+            if let Ok(body) = read_small(&ctx.join(script))
+                && drops_privileges(&body)
+            {
+                facts.drops_privileges = Some(script.clone());
+                break;
+            }
+        }
+    }
+    if facts.drops_privileges.is_none() && parsed.inline_drop {
+        facts.drops_privileges = Some("a RUN/ENTRYPOINT line".into());
+    }
+    facts
+}
+
+fn read_small(path: &Path) -> Result<String, String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
+    if !meta.is_file() || meta.len() > MAX_READ {
+        return Err(format!(
+            "{}: not a regular file of at most 1 MiB",
+            path.display()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "not found".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string().to_lowercase(),
+    }
+}
+
+/// Whether a start script switches user or ownership (and so needs capabilities as root).
+pub fn drops_privileges(script: &str) -> bool {
+    script.lines().any(|l| {
+        let l = l.trim();
+        !l.starts_with('#')
+            && [
+                "gosu ",
+                "su-exec ",
+                "setpriv ",
+                "chown ",
+                "runuser ",
+                "su ",
+                "s6-setuidgid ",
+            ]
+            .iter()
+            .any(|w| {
+                l.starts_with(w) || l.contains(&format!(" {w}")) || l.contains(&format!("exec {w}"))
+            })
+    })
+}
+
+#[derive(Debug, Default)]
+struct Parsed {
+    base: Option<String>,
+    user: Option<String>,
+    scripts: Vec<String>,
+    inline_drop: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Stage {
+    name: Option<String>,
+    base: Option<String>,
+    user: Option<String>,
+    scripts: Vec<String>,
+    inline_drop: bool,
+}
+
+/// Logical lines: continuations joined, comments and blank lines dropped.
+fn logical_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for raw in text.lines() {
+        let line = raw.trim_end_matches('\r');
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some(body) = line.trim_end().strip_suffix('\\') {
+            cur.push_str(body);
+            cur.push(' ');
+            continue;
+        }
+        cur.push_str(line);
+        if !cur.trim().is_empty() {
+            out.push(cur.trim().to_string());
+        }
+        cur.clear();
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+fn substitute(s: &str, vars: &HashMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, default, len) = if let Some(body) = after.strip_prefix('{') {
+            match body.find('}') {
+                Some(end) => {
+                    let inner = &body[..end];
+                    let (n, d) = match inner.split_once(":-").or_else(|| inner.split_once('-')) {
+                        Some((n, d)) => (n, Some(d)),
+                        None => (inner, None),
+                    };
+                    (n.to_string(), d.map(str::to_string), end + 2)
+                }
+                None => break,
+            }
+        } else {
+            let n: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let l = n.len();
+            (n, None, l)
+        };
+        match vars
+            .get(&name)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .or(default)
+        {
+            Some(v) => out.push_str(&v),
+            None => {
+                out.push('$');
+                out.push_str(&after[..len]);
+            }
+        }
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn parse(text: &str, build_args: &HashMap<String, String>) -> Parsed {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    for line in logical_lines(text) {
+        let (instr, rest) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
+        let rest = rest.trim();
+        match instr.to_ascii_uppercase().as_str() {
+            "ARG" => {
+                for decl in rest.split_whitespace() {
+                    let (k, v) = decl.split_once('=').unwrap_or((decl, ""));
+                    let v = build_args
+                        .get(k)
+                        .cloned()
+                        .unwrap_or_else(|| v.trim_matches('"').to_string());
+                    vars.entry(k.to_string()).or_insert(v);
+                }
+            }
+            "FROM" => {
+                let words: Vec<&str> = rest
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with("--"))
+                    .collect();
+                let image = words.first().map(|w| substitute(w, &vars));
+                let name = match words.as_slice() {
+                    [_, as_, n, ..] if as_.eq_ignore_ascii_case("as") => {
+                        Some(n.to_ascii_lowercase())
+                    }
+                    _ => None,
+                };
+                // A stage built FROM an earlier stage inherits its base and user.
+                let parent = image.as_ref().and_then(|i| {
+                    stages
+                        .iter()
+                        .rev()
+                        .find(|s| s.name.as_deref() == Some(&i.to_ascii_lowercase()))
+                        .cloned()
+                });
+                stages.push(match parent {
+                    Some(p) => Stage { name, ..p },
+                    None => Stage {
+                        name,
+                        base: image,
+                        ..Stage::default()
+                    },
+                });
+            }
+            "USER" => {
+                if let Some(s) = stages.last_mut() {
+                    s.user = Some(substitute(rest, &vars));
+                }
+            }
+            "COPY" | "ADD" => {
+                if let Some(s) = stages.last_mut() {
+                    let words: Vec<&str> = rest
+                        .split_whitespace()
+                        .filter(|w| !w.starts_with("--"))
+                        .collect();
+                    if words.iter().any(|w| w.starts_with("--from")) || rest.contains("--from") {
+                        continue;
+                    }
+                    if let Some((_, srcs)) = words.split_last() {
+                        for src in srcs {
+                            if src.ends_with(".sh") || src.contains("entrypoint") {
+                                s.scripts.push(src.trim_matches('"').to_string());
+                            }
+                        }
+                    }
+                }
+            }
+            "ENTRYPOINT" | "CMD" => {
+                if let Some(s) = stages.last_mut()
+                    && drops_privileges(&rest.replace(['"', '[', ']', ','], " "))
+                {
+                    s.inline_drop = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    let last = stages.pop().unwrap_or_default();
+    Parsed {
+        base: last.base,
+        user: last.user,
+        scripts: last.scripts,
+        inline_drop: last.inline_drop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_stage_base_and_user_through_stages_and_args() {
+        let text = "ARG NODE=22\nFROM node:${NODE}-alpine AS base\nUSER node\n\
+                    FROM golang:1.23 AS build\nRUN go build\n\
+                    FROM base AS final\nCOPY docker-entrypoint.sh /usr/local/bin/\n";
+        let p = parse(text, &HashMap::new());
+        assert_eq!(p.base.as_deref(), Some("node:22-alpine"));
+        assert_eq!(p.user.as_deref(), Some("node"));
+        assert_eq!(p.scripts, vec!["docker-entrypoint.sh"]);
+    }
+
+    #[test]
+    fn build_args_override_arg_defaults() {
+        let mut args = HashMap::new();
+        args.insert("BASE".to_string(), "postgres:16".to_string());
+        let p = parse("ARG BASE=alpine\nFROM $BASE\n", &args);
+        assert_eq!(p.base.as_deref(), Some("postgres:16"));
+    }
+
+    #[test]
+    fn recognises_privilege_drop() {
+        assert!(drops_privileges(
+            "#!/bin/sh\nchown -R app /data\nexec su-exec app \"$@\"\n"
+        ));
+        assert!(!drops_privileges(
+            "#!/bin/sh\n# gosu is not used\nexec \"$@\"\n"
+        ));
+    }
+}

@@ -1,0 +1,309 @@
+//! The compose view of a YAML tree: its services, and the style the file is written in.
+
+use crate::source::{LineIndex, line_start, starts_line};
+use crate::yaml::{Budget, Kind, Limits, NodeId, Style, Tree, Value};
+
+/// Why a file could not be read as a compose file. Line and column are 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// One service under `services:`.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    /// The key node (`web` in `web:`).
+    pub key: NodeId,
+    /// The service's mapping, aliases followed.
+    pub map: NodeId,
+    /// The service is written as an alias (`web2: *web`): it shares its mapping with another node.
+    pub is_alias: bool,
+}
+
+/// How the file writes things, learned from the file itself so new text looks native.
+#[derive(Debug, Clone)]
+pub struct FileStyle {
+    /// Columns between a key and the dash of its block sequence (0 = indentless).
+    pub seq_offset: usize,
+    /// Quote character for new quoted scalars.
+    pub quote: char,
+    /// New lists are written in flow style (`[ALL]`) rather than block style.
+    pub flow_lists: bool,
+}
+
+/// A parsed compose file.
+pub struct Document {
+    pub text: String,
+    pub tree: Tree,
+    pub lines: LineIndex,
+    /// The `services` mapping (aliases followed).
+    pub services_map: NodeId,
+    pub services: Vec<Service>,
+    pub style: FileStyle,
+}
+
+/// Upper bound on expanded nodes; proportional to the file so big honest files still pass.
+fn expansion_budget(tree: &Tree) -> usize {
+    (tree.nodes.len() * 64).max(200_000)
+}
+
+impl Document {
+    pub fn parse(text: String, limits: Limits) -> Result<Document, InputError> {
+        if let Some(pos) = text.find('\0') {
+            let lines = LineIndex::new(&text);
+            let (line, col) = lines.line_col(&text, pos);
+            return Err(InputError {
+                line,
+                col,
+                message: "the file contains a NUL byte; it is not a text file".into(),
+            });
+        }
+        let tree = Tree::parse(&text, limits).map_err(|e| InputError {
+            line: e.line,
+            col: e.col,
+            message: format!("invalid YAML: {}", e.message),
+        })?;
+        let lines = LineIndex::new(&text);
+        let at = |id: NodeId, message: String| {
+            let n = tree.node(id);
+            InputError {
+                line: n.line,
+                col: n.col + 1,
+                message,
+            }
+        };
+        let root = tree.resolve(tree.root);
+        if !tree.is_mapping(root) {
+            return Err(at(
+                root,
+                "not a compose file: the top level is not a mapping with a `services:` key".into(),
+            ));
+        }
+        // Expanding everything once bounds alias bombs before any rule looks at the file.
+        tree.value(root, &mut Budget(expansion_budget(&tree)))
+            .map_err(|m| at(root, m))?;
+
+        let Some((skey, sval)) = tree.get(root, "services") else {
+            return Err(at(root, not_compose_reason(&tree, root)));
+        };
+        let services_map = tree.resolve(sval);
+        if !tree.is_mapping(services_map) {
+            let what = if tree.is_null(services_map) {
+                "`services:` is empty".to_string()
+            } else {
+                "`services:` must be a mapping of service names to their definitions".to_string()
+            };
+            return Err(at(skey, format!("not a compose file: {what}")));
+        }
+        let mut services = Vec::new();
+        for &(k, v) in tree.entries(services_map) {
+            let name = tree.scalar(k).unwrap_or("").to_string();
+            if tree.is_merge_key(k) {
+                return Err(at(
+                    k,
+                    "merge keys (`<<`) directly under `services:` are not supported".into(),
+                ));
+            }
+            let map = tree.resolve(v);
+            if !tree.is_mapping(map) {
+                let what = if tree.is_null(map) {
+                    "is empty"
+                } else {
+                    "is not a mapping"
+                };
+                return Err(at(
+                    k,
+                    format!("not a compose file: service {name:?} {what}"),
+                ));
+            }
+            let is_alias = matches!(tree.node(v).kind, Kind::Alias { .. });
+            services.push(Service {
+                name,
+                key: k,
+                map,
+                is_alias,
+            });
+        }
+        let style = learn_style(&text, &tree, &services);
+        Ok(Document {
+            text,
+            tree,
+            lines,
+            services_map,
+            services,
+            style,
+        })
+    }
+
+    /// 1-based line and column of a node.
+    pub fn pos(&self, id: NodeId) -> (usize, usize) {
+        let n = self.tree.node(id);
+        (n.line, n.col + 1)
+    }
+
+    /// The meaning of the file with the hardening keys of every service masked out: two
+    /// files with equal skeletons differ at most in hardening.
+    pub fn skeleton(&self, hardening: &[&str]) -> Result<Value, String> {
+        let mut budget = Budget(expansion_budget(&self.tree));
+        let root = self.tree.resolve(self.tree.root);
+        let Value::Map(entries) = self.tree.value(root, &mut budget)? else {
+            return Err("top level is not a mapping".into());
+        };
+        let mut out = Vec::new();
+        for (k, v) in entries {
+            if matches!(&k, Value::Scalar(s, _) if s == "services") {
+                let Value::Map(svcs) = v else {
+                    out.push((k, v));
+                    continue;
+                };
+                let masked = svcs
+                    .into_iter()
+                    .map(|(name, svc)| {
+                        let svc = match svc {
+                            Value::Map(keys) => Value::Map(
+                                keys.into_iter()
+                                    .filter(|(key, _)| {
+                                        !matches!(key, Value::Scalar(s, _) if hardening.contains(&s.as_str()))
+                                    })
+                                    .collect(),
+                            ),
+                            other => other,
+                        };
+                        (name, svc)
+                    })
+                    .collect();
+                out.push((k, Value::Map(masked)));
+            } else {
+                out.push((k, v));
+            }
+        }
+        Ok(Value::Map(out))
+    }
+}
+
+fn not_compose_reason(tree: &Tree, root: NodeId) -> String {
+    let has = |k: &str| tree.get(root, k).is_some();
+    if has("apiVersion") && has("kind") {
+        return "not a compose file: this looks like a Kubernetes manifest (no `services:` key)"
+            .into();
+    }
+    if has("jobs") && (has("on") || has("true")) {
+        return "not a compose file: this looks like a GitHub Actions workflow (no `services:` key)".into();
+    }
+    let entries = tree.entries(root);
+    let v1 = !entries.is_empty()
+        && entries.iter().all(|&(_, v)| {
+            let v = tree.resolve(v);
+            tree.is_mapping(v) && (tree.get(v, "image").is_some() || tree.get(v, "build").is_some())
+        });
+    if v1 {
+        return "compose file format v1 is not supported: its services sit at the top level; move them under a `services:` key".into();
+    }
+    "not a compose file: no top-level `services:` key".into()
+}
+
+fn learn_style(text: &str, tree: &Tree, services: &[Service]) -> FileStyle {
+    let mut offsets: Vec<usize> = Vec::new();
+    let (mut single, mut double) = (0usize, 0usize);
+    let (mut flow_lists, mut block_lists) = (0usize, 0usize);
+    for node in &tree.nodes {
+        match &node.kind {
+            Kind::Scalar {
+                style: Style::SingleQuoted,
+                ..
+            } => single += 1,
+            Kind::Scalar {
+                style: Style::DoubleQuoted,
+                ..
+            } => double += 1,
+            Kind::Mapping {
+                entries,
+                flow: false,
+            } => {
+                for &(k, v) in entries {
+                    let Kind::Sequence { flow: false, items } = &tree.node(v).kind else {
+                        continue;
+                    };
+                    let Some(&first) = items.first() else {
+                        continue;
+                    };
+                    let kn = tree.node(k);
+                    let item_start = tree.node(first).start;
+                    if !starts_line(text, kn.start) {
+                        continue;
+                    }
+                    if let Some(dash) = dash_before(text, item_start)
+                        && line_start(text, dash) > kn.start
+                    {
+                        let dash_col = dash - line_start(text, dash);
+                        let key_col = kn.start - line_start(text, kn.start);
+                        if dash_col >= key_col {
+                            offsets.push(dash_col - key_col);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for s in services {
+        for &(_, v) in tree.entries(s.map) {
+            match tree.node(v).kind {
+                Kind::Sequence { flow: true, .. } => flow_lists += 1,
+                Kind::Sequence { flow: false, .. } => block_lists += 1,
+                _ => {}
+            }
+        }
+    }
+    let seq_offset = most_common(&offsets).unwrap_or(2);
+    FileStyle {
+        seq_offset,
+        quote: if single > double { '\'' } else { '"' },
+        flow_lists: flow_lists > block_lists,
+    }
+}
+
+fn most_common(v: &[usize]) -> Option<usize> {
+    let mut counts: Vec<(usize, usize)> = Vec::new();
+    for &x in v {
+        match counts.iter_mut().find(|(k, _)| *k == x) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((x, 1)),
+        }
+    }
+    // Highest count wins; ties go to the value seen first.
+    let mut best: Option<(usize, usize)> = None;
+    for (k, c) in counts {
+        if best.is_none_or(|(_, bc)| c > bc) {
+            best = Some((k, c));
+        }
+    }
+    best.map(|(k, _)| k)
+}
+
+/// The `-` that introduces the block sequence item whose content starts at `item_start`.
+pub fn dash_before(text: &str, item_start: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = item_start;
+    while i > 0 {
+        i -= 1;
+        match bytes[i] {
+            b'-' => return Some(i),
+            b' ' | b'\t' | b'\n' | b'\r' => continue,
+            _ => {
+                // Anchors, tags or comments can sit between the dash and the content; skip
+                // back over one such token on the same line.
+                if bytes[i] == b'#' {
+                    continue;
+                }
+                let ls = line_start(text, i);
+                let line = &text[ls..i + 1];
+                return line.rfind("- ").or_else(|| line.rfind('-')).map(|d| ls + d);
+            }
+        }
+    }
+    None
+}

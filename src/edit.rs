@@ -1,0 +1,136 @@
+//! Edits are data: a byte range and the text that replaces it. A [`Fix`] groups the edits
+//! that must land together and says how sure we are that it keeps the service working.
+
+use serde::Serialize;
+
+/// Replace `start..end` of the original text with `content` (an insertion when the range is empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edit {
+    pub start: usize,
+    pub end: usize,
+    pub content: String,
+    /// Among insertions at one offset, deeper ones land first: an item appended to a list
+    /// that ends a service must come before a key added to that service.
+    #[serde(skip)]
+    pub depth: usize,
+}
+
+impl Edit {
+    pub fn insertion(at: usize, content: impl Into<String>) -> Edit {
+        Edit {
+            start: at,
+            end: at,
+            content: content.into(),
+            depth: 0,
+        }
+    }
+
+    /// Set the nesting depth (the indentation column of the inserted text).
+    pub fn at_depth(mut self, depth: usize) -> Edit {
+        self.depth = depth;
+        self
+    }
+
+    pub fn deletion(start: usize, end: usize) -> Edit {
+        debug_assert!(start <= end);
+        Edit {
+            start,
+            end,
+            content: String::new(),
+            depth: 0,
+        }
+    }
+
+    /// Two insertions at one point do not overlap: both are applied.
+    fn overlaps(&self, other: &Edit) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+}
+
+/// How sure we are that a fix keeps the service working (ruff's safe / unsafe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Applicability {
+    /// May break the service; applied only with `--unverified`.
+    Unverified,
+    /// Backed by knowledge or by structure; applied by `fix`.
+    Verified,
+}
+
+impl Applicability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applicability::Verified => "verified",
+            Applicability::Unverified => "unverified",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    pub edits: Vec<Edit>,
+    pub applicability: Applicability,
+}
+
+impl Fix {
+    pub fn new(applicability: Applicability, mut edits: Vec<Edit>) -> Fix {
+        edits.sort_by_key(|e| (e.start, e.end));
+        Fix {
+            edits,
+            applicability,
+        }
+    }
+}
+
+/// Apply fixes to `text` in one pass. A fix whose edits overlap an edit already taken is
+/// skipped as a whole; the indices of the applied fixes are returned with the new text.
+/// Insertions at the same offset land in the order the fixes are given.
+pub fn apply(text: &str, fixes: &[&Fix]) -> (String, Vec<usize>) {
+    let mut taken: Vec<(usize, &Edit)> = Vec::new();
+    let mut applied = Vec::new();
+    for (i, fix) in fixes.iter().enumerate() {
+        let clash = fix
+            .edits
+            .iter()
+            .any(|e| taken.iter().any(|(_, t)| t.overlaps(e)) || e.end > text.len());
+        if clash {
+            continue;
+        }
+        applied.push(i);
+        taken.extend(fix.edits.iter().map(|e| (i, e)));
+    }
+    // Insertions at one point: deeper first, then in fix order.
+    taken.sort_by_key(|(order, e)| (e.start, e.end, std::cmp::Reverse(e.depth), *order));
+    let extra: usize = taken.iter().map(|(_, e)| e.content.len()).sum();
+    let mut out = String::with_capacity(text.len() + extra);
+    let mut pos = 0;
+    for (_, e) in taken {
+        out.push_str(&text[pos..e.start]);
+        out.push_str(&e.content);
+        pos = e.end;
+    }
+    out.push_str(&text[pos..]);
+    (out, applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insertions_at_one_point_keep_their_order() {
+        let a = Fix::new(Applicability::Verified, vec![Edit::insertion(1, "a")]);
+        let b = Fix::new(Applicability::Verified, vec![Edit::insertion(1, "b")]);
+        assert_eq!(apply("xy", &[&a, &b]), ("xaby".to_string(), vec![0, 1]));
+    }
+
+    #[test]
+    fn overlapping_fix_is_skipped_whole() {
+        let a = Fix::new(Applicability::Verified, vec![Edit::deletion(0, 2)]);
+        let b = Fix::new(
+            Applicability::Verified,
+            vec![Edit::insertion(3, "!"), Edit::deletion(1, 3)],
+        );
+        assert_eq!(apply("abcd", &[&a, &b]), ("cd".to_string(), vec![0]));
+    }
+}

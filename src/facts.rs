@@ -1,0 +1,333 @@
+//! What the rules need to know about one service, worked out once: its image and profile,
+//! who it runs as, and the settings that change the picture (privileged, host namespaces,
+//! the Docker socket, bind mounts).
+
+use std::path::Path;
+
+use crate::dockerfile::{self, BuildFacts};
+use crate::document::{Document, Service};
+use crate::editor::Editor;
+use crate::knowledge::{self, ImageRef, Profile};
+use crate::yaml::{Kind, NodeId};
+
+/// Options that change what the rules propose.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The Docker daemon remaps users (`userns-remap`).
+    pub userns_remap: bool,
+    /// Switch root-then-drop images to their own non-root `uid:gid` instead of adding caps back.
+    pub set_user: bool,
+    /// The `user:` proposed (as an unverified fix) for images we know nothing about.
+    pub default_user: String,
+    /// Profiles from configuration; they take precedence over the built-in ones.
+    pub extra_profiles: Vec<Profile>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            userns_remap: false,
+            set_user: false,
+            default_user: "10001:10001".into(),
+            extra_profiles: Vec::new(),
+        }
+    }
+}
+
+/// Who the service's main process starts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserState {
+    /// No `user:` key: the image decides.
+    Unset,
+    /// An explicit root user (`root`, `0`, `0:0`).
+    Root(String),
+    /// An explicit non-root user.
+    NonRoot(String),
+    /// A value we cannot judge (`${UID}`).
+    Unknown(String),
+}
+
+/// A list-valued key (`cap_add`, `cap_drop`, `security_opt`) as the service has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListKey {
+    Absent,
+    /// Written in the service's own mapping, as a sequence.
+    Local {
+        seq: NodeId,
+        items: Vec<String>,
+    },
+    /// Written in the service's own mapping with no value (`cap_add:`).
+    Null {
+        key: NodeId,
+    },
+    /// Inherited through a merge key.
+    Merged {
+        items: Vec<String>,
+    },
+    /// Anything else (a scalar, a tagged value such as `!reset []`): left alone.
+    Other,
+}
+
+impl ListKey {
+    pub fn items(&self) -> &[String] {
+        match self {
+            ListKey::Local { items, .. } | ListKey::Merged { items } => items,
+            _ => &[],
+        }
+    }
+}
+
+pub struct ServiceFacts<'a> {
+    pub doc: &'a Document,
+    pub service: &'a Service,
+    pub settings: &'a Settings,
+    pub editor: Editor<'a>,
+    pub image: Option<ImageRef>,
+    pub profile: Option<&'a Profile>,
+    pub build: Option<BuildFacts>,
+    pub user: UserState,
+    pub privileged: bool,
+    /// The volume entry that mounts the Docker socket.
+    pub docker_socket: Option<NodeId>,
+    pub network_host: bool,
+    pub pid_host: bool,
+    pub bind_mounts: bool,
+    /// The service's own `command` and `entrypoint`, joined.
+    pub command: String,
+}
+
+/// Every Linux capability name (capabilities(7)), without `CAP_`.
+pub const LINUX_CAPS: &[&str] = &[
+    "AUDIT_CONTROL",
+    "AUDIT_READ",
+    "AUDIT_WRITE",
+    "BLOCK_SUSPEND",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "KILL",
+    "LEASE",
+    "LINUX_IMMUTABLE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "MKNOD",
+    "NET_ADMIN",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_RAW",
+    "PERFMON",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYSLOG",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_CHROOT",
+    "SYS_MODULE",
+    "SYS_NICE",
+    "SYS_PACCT",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "WAKE_ALARM",
+];
+
+/// Normalise a capability name: upper case, no `CAP_` prefix.
+pub fn cap_name(s: &str) -> String {
+    let up = s.trim().to_ascii_uppercase();
+    up.strip_prefix("CAP_").unwrap_or(&up).to_string()
+}
+
+fn is_true(s: &str) -> bool {
+    matches!(
+        s.trim(),
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON"
+    )
+}
+
+pub fn classify_user(u: &str) -> UserState {
+    let v = u.trim();
+    if v.contains('$') || v.is_empty() {
+        return UserState::Unknown(v.to_string());
+    }
+    let uid = v.split(':').next().unwrap_or("");
+    if uid == "root" || uid.parse::<u64>() == Ok(0) {
+        UserState::Root(v.to_string())
+    } else {
+        UserState::NonRoot(v.to_string())
+    }
+}
+
+impl<'a> ServiceFacts<'a> {
+    pub fn new(
+        doc: &'a Document,
+        service: &'a Service,
+        settings: &'a Settings,
+        dir: Option<&Path>,
+    ) -> ServiceFacts<'a> {
+        let tree = &doc.tree;
+        let map = service.map;
+        let scalar = |key: &str| {
+            tree.lookup(map, key)
+                .and_then(|(_, v, _)| tree.scalar(v).map(str::to_string))
+        };
+        let build = tree
+            .lookup(map, "build")
+            .map(|(_, v, _)| dockerfile::inspect(doc, v, dir, &settings.extra_profiles));
+        let image = match &build {
+            // A build's final stage decides what runs, whatever `image:` names (the tag of the result).
+            Some(b) => b.base.clone(),
+            None => scalar("image").and_then(|i| ImageRef::parse(&i)),
+        };
+        let profile = image
+            .as_ref()
+            .and_then(|i| knowledge::lookup(&settings.extra_profiles, i));
+        let user = match scalar("user") {
+            None => UserState::Unset,
+            Some(u) => classify_user(&u),
+        };
+        let mut command = String::new();
+        for key in ["entrypoint", "command"] {
+            if let Some((_, v, _)) = tree.lookup(map, key) {
+                collect_text(doc, v, &mut command);
+            }
+        }
+        let (docker_socket, bind_mounts) = volumes(doc, map);
+        ServiceFacts {
+            doc,
+            service,
+            settings,
+            editor: Editor::new(doc),
+            image,
+            profile,
+            build,
+            user,
+            privileged: scalar("privileged").is_some_and(|s| is_true(&s)),
+            docker_socket,
+            network_host: scalar("network_mode").as_deref() == Some("host"),
+            pid_host: scalar("pid").as_deref() == Some("host"),
+            bind_mounts,
+            command,
+        }
+    }
+
+    /// The state of a list-valued hardening key.
+    pub fn list(&self, key: &str) -> ListKey {
+        let tree = &self.doc.tree;
+        let Some((k, v, local)) = tree.lookup(self.service.map, key) else {
+            return ListKey::Absent;
+        };
+        let node = tree.node(v);
+        if node.tag.is_some() {
+            return ListKey::Other;
+        }
+        if local && tree.is_null(v) && matches!(node.kind, Kind::Scalar { .. }) {
+            return ListKey::Null { key: k };
+        }
+        let rv = tree.resolve(v);
+        if !tree.is_sequence(rv) {
+            return ListKey::Other;
+        }
+        let items = tree
+            .items(rv)
+            .iter()
+            .filter_map(|&i| tree.scalar(i).map(str::to_string))
+            .collect();
+        if local && rv == v {
+            ListKey::Local { seq: v, items }
+        } else if local {
+            // `cap_add: *caps`: the list is shared with other nodes; do not append to it.
+            ListKey::Other
+        } else {
+            ListKey::Merged { items }
+        }
+    }
+
+    /// Whether the service's main process will run as a non-root user.
+    pub fn runs_non_root(&self) -> Option<bool> {
+        match &self.user {
+            UserState::NonRoot(_) => Some(true),
+            UserState::Root(_) => Some(false),
+            UserState::Unknown(_) => None,
+            UserState::Unset => {
+                if let Some(b) = &self.build
+                    && let Some(user) = &b.user
+                {
+                    return match classify_user(user) {
+                        UserState::NonRoot(_) => Some(true),
+                        UserState::Root(_) => Some(false),
+                        _ => None,
+                    };
+                }
+                self.profile.map(|p| p.class == knowledge::Class::NonRoot)
+            }
+        }
+    }
+
+    /// `service "db"` for messages.
+    pub fn name(&self) -> String {
+        format!("service {:?}", self.service.name)
+    }
+
+    /// The image for messages: `postgres:16`, `build ./app (FROM node:22)` or `unknown image`.
+    pub fn image_label(&self) -> String {
+        match (&self.build, &self.image) {
+            (Some(b), _) => b.label(),
+            (None, Some(i)) => i.display(),
+            (None, None) => "an image we cannot resolve".into(),
+        }
+    }
+}
+
+fn collect_text(doc: &Document, id: NodeId, out: &mut String) {
+    let tree = &doc.tree;
+    let id = tree.resolve(id);
+    if let Some(s) = tree.scalar(id) {
+        out.push_str(s);
+        out.push(' ');
+    }
+    for &i in tree.items(id) {
+        collect_text(doc, i, out);
+    }
+}
+
+/// The Docker socket mount (if any) and whether any bind mount exists.
+fn volumes(doc: &Document, map: NodeId) -> (Option<NodeId>, bool) {
+    let tree = &doc.tree;
+    let Some((_, v, _)) = tree.lookup(map, "volumes") else {
+        return (None, false);
+    };
+    let (mut sock, mut bind) = (None, false);
+    for &item in tree.items(tree.resolve(v)) {
+        let item_r = tree.resolve(item);
+        let (source, is_bind) = if let Some(s) = tree.scalar(item_r) {
+            let src = s.split(':').next().unwrap_or("");
+            let is_bind =
+                s.contains(':') && (src.starts_with(['/', '.', '~', '$']) || src.contains('/'));
+            (src.to_string(), is_bind)
+        } else if tree.is_mapping(item_r) {
+            let get = |k: &str| {
+                tree.lookup(item_r, k)
+                    .and_then(|(_, v, _)| tree.scalar(v).map(str::to_string))
+            };
+            let src = get("source").unwrap_or_default();
+            (src, get("type").as_deref() == Some("bind"))
+        } else {
+            continue;
+        };
+        if source.ends_with("docker.sock") || source.ends_with("podman.sock") {
+            sock.get_or_insert(item);
+        }
+        bind |= is_bind;
+    }
+    (sock, bind)
+}

@@ -1,0 +1,26 @@
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use compose_harden::app::{self, Io};
+use compose_harden::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 2; --help and --version exit 0.
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let stdout = std::io::stdout();
+    let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut io = Io {
+        stdin: &mut std::io::stdin().lock(),
+        stdout: &mut stdout.lock(),
+        stderr: &mut std::io::stderr().lock(),
+        color,
+    };
+    ExitCode::from(app::run(cli, &mut io) as u8)
+}

@@ -1,0 +1,161 @@
+//! The rules. Each rule lives in its own file; its doc comment is the explanation that
+//! `compose-harden rule <ID>` prints. [`REGISTRY`] is the one table that binds ids to rules;
+//! its order is the order of the docs and the order in which new keys are written.
+
+use serde::Serialize;
+
+use crate::edit::Fix;
+use crate::facts::ServiceFacts;
+
+mod cap_drop_all;
+mod docker_socket;
+mod no_new_privileges;
+mod non_root_user;
+mod privileged;
+mod userns_mode;
+
+/// Capture a rule's doc comment as its user-facing explanation.
+macro_rules! declare_rule {
+    ($(#[doc = $doc:literal])+ pub struct $name:ident;) => {
+        $(#[doc = $doc])+
+        pub struct $name;
+        impl $name {
+            pub const DOC: &'static str = concat!($($doc, "\n"),+);
+        }
+    };
+}
+pub(crate) use declare_rule;
+
+/// How sure a finding's reasoning is, shown next to every edit.
+pub use crate::knowledge::Confidence;
+
+/// A finding on one service, with the fix that addresses it when there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnostic {
+    pub rule: &'static str,
+    pub rule_name: &'static str,
+    pub service: String,
+    /// Byte offset the finding points at (the service key, or the offending key).
+    #[serde(skip)]
+    pub offset: usize,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    /// Why the fix is what it is (or why there is none).
+    pub reason: String,
+    pub confidence: Confidence,
+    pub source: Option<String>,
+    pub fix: Option<Fix>,
+    /// A short description of the fix, e.g. `add cap_drop: [ALL], cap_add: [CHOWN]`.
+    pub fix_title: Option<String>,
+}
+
+pub type CheckFn = fn(&ServiceFacts) -> Option<Diagnostic>;
+
+pub struct Rule {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub fixable: bool,
+    pub doc: &'static str,
+    pub check: CheckFn,
+}
+
+pub static REGISTRY: &[Rule] = &[
+    Rule {
+        id: "CH001",
+        name: "non-root-user",
+        summary: "service runs as root",
+        fixable: true,
+        doc: non_root_user::NonRootUser::DOC,
+        check: non_root_user::check,
+    },
+    Rule {
+        id: "CH002",
+        name: "no-new-privileges",
+        summary: "service may gain privileges through setuid binaries",
+        fixable: true,
+        doc: no_new_privileges::NoNewPrivileges::DOC,
+        check: no_new_privileges::check,
+    },
+    Rule {
+        id: "CH003",
+        name: "cap-drop-all",
+        summary: "service runs with all default capabilities",
+        fixable: true,
+        doc: cap_drop_all::CapDropAll::DOC,
+        check: cap_drop_all::check,
+    },
+    Rule {
+        id: "CH004",
+        name: "userns-mode",
+        summary: "userns_mode does not match what the service needs",
+        fixable: true,
+        doc: userns_mode::UsernsMode::DOC,
+        check: userns_mode::check,
+    },
+    Rule {
+        id: "CH005",
+        name: "privileged",
+        summary: "service runs privileged",
+        fixable: false,
+        doc: privileged::Privileged::DOC,
+        check: privileged::check,
+    },
+    Rule {
+        id: "CH006",
+        name: "docker-socket",
+        summary: "service mounts the Docker socket",
+        fixable: false,
+        doc: docker_socket::DockerSocket::DOC,
+        check: docker_socket::check,
+    },
+];
+
+/// Find a rule by id (`CH003`) or name (`cap-drop-all`), case-insensitively.
+pub fn find(code: &str) -> Option<&'static Rule> {
+    REGISTRY
+        .iter()
+        .find(|r| r.id.eq_ignore_ascii_case(code) || r.name.eq_ignore_ascii_case(code))
+}
+
+/// The explanation of a rule, with the one leading space of each doc line removed.
+pub fn explanation(rule: &Rule) -> String {
+    rule.doc
+        .lines()
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}
+
+impl Rule {
+    /// Start a diagnostic for `facts`' service pointing at its key.
+    pub fn diagnostic(&'static self, facts: &ServiceFacts, message: String) -> Diagnostic {
+        let offset = facts.doc.tree.node(facts.service.key).start;
+        let (line, column) = facts.doc.pos(facts.service.key);
+        Diagnostic {
+            rule: self.id,
+            rule_name: self.name,
+            service: facts.service.name.clone(),
+            offset,
+            line,
+            column,
+            message,
+            reason: String::new(),
+            confidence: Confidence::Verified,
+            source: None,
+            fix: None,
+            fix_title: None,
+        }
+    }
+}
+
+/// The registry entry for `id`; rules call this to build their diagnostics.
+pub(crate) fn rule(id: &str) -> &'static Rule {
+    REGISTRY
+        .iter()
+        .find(|r| r.id == id)
+        .expect("rule ids are fixed")
+}

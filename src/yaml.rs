@@ -1,0 +1,652 @@
+//! A read-only, span-aware YAML tree built from `granit-parser` events.
+//!
+//! Every node keeps the byte range of its source text, so rules can point at it
+//! and the editor can splice new text next to it without re-serialising anything.
+//! Anchors and aliases are kept as they are written (an alias is a node that
+//! points at its target); merge keys are resolved on demand by the compose view.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use granit_parser::{Event, Parser, ScalarStyle, StructureStyle, options};
+
+/// Index of a node in [`Tree::nodes`].
+pub type NodeId = usize;
+
+/// How a scalar is written in the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    Literal,
+    Folded,
+}
+
+impl Style {
+    pub fn is_block(self) -> bool {
+        matches!(self, Style::Literal | Style::Folded)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Scalar {
+        value: String,
+        style: Style,
+        /// Block scalars with keep chomping (`|+`, `>+`): trailing blank lines are content.
+        keep: bool,
+        /// For block scalars, where the parser's span ends (after trailing blank lines).
+        raw_end: usize,
+    },
+    Mapping {
+        flow: bool,
+        entries: Vec<(NodeId, NodeId)>,
+    },
+    Sequence {
+        flow: bool,
+        items: Vec<NodeId>,
+    },
+    Alias {
+        target: NodeId,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: Kind,
+    /// First byte of the node's content (the `{`/`[` of a flow collection, the first key of a
+    /// block mapping, the first item's content of a block sequence).
+    pub start: usize,
+    /// One past the last byte of the node's content. Block scalars end after their last
+    /// non-blank content line (before the line break); block collections end where their last
+    /// child ends.
+    pub end: usize,
+    /// 1-based line of `start`.
+    pub line: usize,
+    /// 0-based column (in characters) of `start`.
+    pub col: usize,
+    pub anchor: Option<String>,
+    /// The tag as written, e.g. `!reset` or `!!str`.
+    pub tag: Option<String>,
+}
+
+/// A parsed single-document YAML stream.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    pub root: NodeId,
+    /// Byte ranges of every comment (`#` to end of line, line break excluded).
+    pub comments: Vec<(usize, usize)>,
+}
+
+/// A YAML syntax error, or input this tool refuses to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// Limits that keep hostile input from exhausting memory or the stack.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Deepest nesting of collections.
+    pub max_depth: usize,
+    /// Most nodes one document may have.
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 128,
+            max_nodes: 2_000_000,
+        }
+    }
+}
+
+enum Frame {
+    Map { id: NodeId, key: Option<NodeId> },
+    Seq { id: NodeId },
+}
+
+fn style_of(s: ScalarStyle) -> Style {
+    match s {
+        ScalarStyle::Plain => Style::Plain,
+        ScalarStyle::SingleQuoted => Style::SingleQuoted,
+        ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+        ScalarStyle::Literal => Style::Literal,
+        _ => Style::Folded,
+    }
+}
+
+fn tag_text(tag: Option<&Cow<'_, granit_parser::Tag>>) -> Option<String> {
+    let tag = tag?;
+    let (handle, suffix) = (tag.handle(), tag.suffix());
+    Some(if handle == "tag:yaml.org,2002:" {
+        format!("!!{suffix}")
+    } else if handle == "!" {
+        format!("!{suffix}")
+    } else {
+        format!("{handle}{suffix}")
+    })
+}
+
+/// Where the content of a block scalar really ends: after its last non-blank line.
+fn block_scalar_end(text: &str, start: usize, raw_end: usize) -> usize {
+    let body = &text[start..raw_end.min(text.len())];
+    let mut end = start;
+    let mut line_start = 0;
+    for (i, c) in body.char_indices() {
+        if c == '\n' {
+            let line = &body[line_start..i];
+            if !line.trim().is_empty() {
+                end = start + line_start + line.trim_end_matches('\r').len();
+            }
+            line_start = i + 1;
+        }
+    }
+    let line = &body[line_start..];
+    if !line.trim().is_empty() {
+        end = start + line_start + line.trim_end_matches('\r').len();
+    }
+    end
+}
+
+/// Whether the block scalar whose content starts at `start` has a keep (`+`) indicator.
+fn block_scalar_keeps(text: &str, start: usize) -> bool {
+    // The header (`|+`, `>2+`, …) sits on the line before the content.
+    let before = &text[..start];
+    let Some(nl) = before.rfind('\n') else {
+        return false;
+    };
+    let header_line = &before[..nl];
+    let header_line = &header_line[header_line.rfind('\n').map_or(0, |i| i + 1)..];
+    let header = header_line.split('#').next().unwrap_or("").trim_end();
+    match header.rfind(['|', '>']) {
+        Some(i) => header[i + 1..].contains('+'),
+        None => false,
+    }
+}
+
+impl Tree {
+    /// Parse `text` (one YAML document; a leading BOM is allowed).
+    pub fn parse(text: &str, limits: Limits) -> Result<Tree, SyntaxError> {
+        let opts = options! {
+            emit_anchor_events: true,
+            // Read a block scalar that ends the file without a line break as libyaml,
+            // PyYAML and Compose's go-yaml do, so the verifier sees the same values they do.
+            block_scalar_eof_without_line_feed: true,
+            // A run of comments is buffered while the parser looks ahead; real files have
+            // long commented-out sections, and the text itself already bounds the count.
+            max_buffered_comment_events: text.len() / 2 + 96,
+            block_nesting_limit: limits.max_depth,
+            flow_nesting_limit: limits.max_depth,
+        };
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut comments = Vec::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut anchors: HashMap<usize, NodeId> = HashMap::new();
+        let mut root: Option<NodeId> = None;
+        let mut documents = 0usize;
+        let mut last_node: Option<NodeId> = None;
+
+        for item in Parser::new_from_str_with_options(text, opts) {
+            let (event, span) = item.map_err(|e| SyntaxError {
+                line: e.marker().line(),
+                col: e.marker().col() + 1,
+                message: e.info(),
+            })?;
+            let range = span.byte_range().unwrap_or(0..0);
+            let (line, col) = (span.start.line(), span.start.col());
+            let new_node = |kind: Kind, start: usize, end: usize, anchor_id: usize| {
+                (kind, start, end, anchor_id)
+            };
+            let made = match event {
+                Event::DocumentStart(..) => {
+                    documents += 1;
+                    if documents > 1 {
+                        return Err(SyntaxError {
+                            line,
+                            col: col + 1,
+                            message:
+                                "a second YAML document starts here; compose files hold exactly one"
+                                    .into(),
+                        });
+                    }
+                    None
+                }
+                Event::Comment(..) => {
+                    comments.push((range.start, range.end));
+                    None
+                }
+                Event::Anchor(id, name) => {
+                    if let Some(&n) = anchors.get(&id) {
+                        nodes[n].anchor = Some(name.into_owned());
+                    }
+                    None
+                }
+                Event::Scalar(value, style, anchor, tag) => {
+                    let style = style_of(style);
+                    let (mut start, mut end) = (range.start, range.end);
+                    let (mut keep, raw_end) = (false, range.end);
+                    if style.is_block() {
+                        keep = block_scalar_keeps(text, start);
+                        end = block_scalar_end(text, start, raw_end);
+                    } else if start == end && style == Style::Plain {
+                        // An empty (null) value: the parser places it at the next token.
+                        // Anchor it right after its key instead.
+                        if let Some(Frame::Map { key: Some(k), .. }) = stack.last() {
+                            start = nodes[*k].end;
+                            end = start;
+                        }
+                    }
+                    let tag = tag_text(tag.as_ref());
+                    let kind = Kind::Scalar {
+                        value: value.into_owned(),
+                        style,
+                        keep,
+                        raw_end,
+                    };
+                    Some((new_node(kind, start, end, anchor), tag))
+                }
+                Event::SequenceStart(style, anchor, tag) => {
+                    let flow = style == StructureStyle::Flow;
+                    let kind = Kind::Sequence {
+                        flow,
+                        items: Vec::new(),
+                    };
+                    Some((
+                        new_node(kind, range.start, range.end, anchor),
+                        tag_text(tag.as_ref()),
+                    ))
+                }
+                Event::MappingStart(style, anchor, tag) => {
+                    let flow = style == StructureStyle::Flow;
+                    let kind = Kind::Mapping {
+                        flow,
+                        entries: Vec::new(),
+                    };
+                    Some((
+                        new_node(kind, range.start, range.end, anchor),
+                        tag_text(tag.as_ref()),
+                    ))
+                }
+                Event::Alias(id) => {
+                    let Some(&target) = anchors.get(&id) else {
+                        return Err(SyntaxError {
+                            line,
+                            col: col + 1,
+                            message: "alias refers to an unknown anchor".into(),
+                        });
+                    };
+                    let kind = Kind::Alias { target };
+                    Some((new_node(kind, range.start, range.end, 0), None))
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let frame = stack.pop();
+                    let id = match frame {
+                        Some(Frame::Map { id, .. }) | Some(Frame::Seq { id }) => id,
+                        None => continue,
+                    };
+                    let flow = matches!(
+                        nodes[id].kind,
+                        Kind::Mapping { flow: true, .. } | Kind::Sequence { flow: true, .. }
+                    );
+                    if flow {
+                        nodes[id].end = range.end;
+                    } else {
+                        let last = match &nodes[id].kind {
+                            Kind::Mapping { entries, .. } => entries.last().map(|e| e.1),
+                            Kind::Sequence { items, .. } => items.last().copied(),
+                            _ => None,
+                        };
+                        nodes[id].end = last.map_or(nodes[id].start, |l| nodes[l].end);
+                    }
+                    last_node = Some(id);
+                    None
+                }
+                _ => None,
+            };
+            let Some(((kind, start, end, anchor_id), tag)) = made else {
+                continue;
+            };
+            if nodes.len() >= limits.max_nodes {
+                return Err(SyntaxError {
+                    line,
+                    col: col + 1,
+                    message: format!(
+                        "more than {} YAML nodes; the file is too large",
+                        limits.max_nodes
+                    ),
+                });
+            }
+            let is_collection = matches!(kind, Kind::Mapping { .. } | Kind::Sequence { .. });
+            let id = nodes.len();
+            nodes.push(Node {
+                kind,
+                start,
+                end,
+                line,
+                col,
+                anchor: None,
+                tag,
+            });
+            if anchor_id != 0 {
+                anchors.insert(anchor_id, id);
+            }
+            match stack.last_mut() {
+                None => root = Some(id),
+                Some(Frame::Map { id: m, key }) => match key.take() {
+                    None => *key = Some(id),
+                    Some(k) => {
+                        if let Kind::Mapping { entries, .. } = &mut nodes[*m].kind {
+                            entries.push((k, id));
+                        }
+                    }
+                },
+                Some(Frame::Seq { id: s }) => {
+                    if let Kind::Sequence { items, .. } = &mut nodes[*s].kind {
+                        items.push(id);
+                    }
+                }
+            }
+            if is_collection {
+                if stack.len() >= limits.max_depth {
+                    return Err(SyntaxError {
+                        line,
+                        col: col + 1,
+                        message: format!(
+                            "collections nest deeper than {} levels",
+                            limits.max_depth
+                        ),
+                    });
+                }
+                stack.push(match nodes[id].kind {
+                    Kind::Mapping { .. } => Frame::Map { id, key: None },
+                    _ => Frame::Seq { id },
+                });
+            }
+            last_node = Some(id);
+        }
+        let _ = last_node;
+        let Some(root) = root else {
+            return Err(SyntaxError {
+                line: 1,
+                col: 1,
+                message: "the file holds no YAML content".into(),
+            });
+        };
+        let tree = Tree {
+            nodes,
+            root,
+            comments,
+        };
+        tree.check_duplicate_keys()?;
+        Ok(tree)
+    }
+
+    fn check_duplicate_keys(&self) -> Result<(), SyntaxError> {
+        let mut seen: HashMap<&str, ()> = HashMap::new();
+        for node in &self.nodes {
+            let Kind::Mapping { entries, .. } = &node.kind else {
+                continue;
+            };
+            seen.clear();
+            for &(k, _) in entries {
+                let Some(key) = self.scalar(k) else { continue };
+                if key == "<<" && self.nodes[k].tag.is_none() {
+                    continue;
+                }
+                if seen.insert(key, ()).is_some() {
+                    let n = &self.nodes[k];
+                    return Err(SyntaxError {
+                        line: n.line,
+                        col: n.col + 1,
+                        message: format!("duplicate key {key:?} in the same mapping"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id]
+    }
+
+    /// Follow aliases to the node they name.
+    pub fn resolve(&self, mut id: NodeId) -> NodeId {
+        for _ in 0..64 {
+            match self.nodes[id].kind {
+                Kind::Alias { target } => id = target,
+                _ => return id,
+            }
+        }
+        id
+    }
+
+    /// The scalar text of a node (after following aliases), if it is a scalar.
+    pub fn scalar(&self, id: NodeId) -> Option<&str> {
+        match &self.nodes[self.resolve(id)].kind {
+            Kind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self, id: NodeId) -> bool {
+        match &self.nodes[self.resolve(id)].kind {
+            Kind::Scalar { value, style, .. } => {
+                *style == Style::Plain
+                    && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL")
+            }
+            _ => false,
+        }
+    }
+
+    pub fn entries(&self, id: NodeId) -> &[(NodeId, NodeId)] {
+        match &self.nodes[self.resolve(id)].kind {
+            Kind::Mapping { entries, .. } => entries,
+            _ => &[],
+        }
+    }
+
+    pub fn items(&self, id: NodeId) -> &[NodeId] {
+        match &self.nodes[self.resolve(id)].kind {
+            Kind::Sequence { items, .. } => items,
+            _ => &[],
+        }
+    }
+
+    pub fn is_mapping(&self, id: NodeId) -> bool {
+        matches!(self.nodes[self.resolve(id)].kind, Kind::Mapping { .. })
+    }
+
+    pub fn is_sequence(&self, id: NodeId) -> bool {
+        matches!(self.nodes[self.resolve(id)].kind, Kind::Sequence { .. })
+    }
+
+    pub fn is_flow(&self, id: NodeId) -> bool {
+        matches!(
+            self.nodes[id].kind,
+            Kind::Mapping { flow: true, .. } | Kind::Sequence { flow: true, .. }
+        )
+    }
+
+    /// The value of `key` written directly in mapping `map` (no merge keys).
+    pub fn get(&self, map: NodeId, key: &str) -> Option<(NodeId, NodeId)> {
+        self.entries(map)
+            .iter()
+            .rev()
+            .find(|(k, _)| self.scalar(*k) == Some(key) && !self.is_merge_key(*k))
+            .copied()
+    }
+
+    pub fn is_merge_key(&self, k: NodeId) -> bool {
+        let n = &self.nodes[k];
+        matches!(&n.kind, Kind::Scalar { value, style: Style::Plain, .. } if value == "<<")
+            && n.tag.is_none()
+    }
+
+    /// The value of `key` in mapping `map`, looking through merge keys (`<<: *a`,
+    /// `<<: [*a, *b]`) the way YAML merge keys define it: the mapping's own keys win,
+    /// then the merged mappings in the order they are listed.
+    /// Returns `(key node, value node, written directly in map)`.
+    pub fn lookup(&self, map: NodeId, key: &str) -> Option<(NodeId, NodeId, bool)> {
+        self.lookup_depth(map, key, 0)
+    }
+
+    fn lookup_depth(&self, map: NodeId, key: &str, depth: usize) -> Option<(NodeId, NodeId, bool)> {
+        if depth > 32 {
+            return None;
+        }
+        if let Some((k, v)) = self.get(map, key) {
+            return Some((k, v, depth == 0));
+        }
+        for &(k, v) in self.entries(map) {
+            if !self.is_merge_key(k) {
+                continue;
+            }
+            let v = self.resolve(v);
+            let sources: Vec<NodeId> = if self.is_sequence(v) {
+                self.items(v).to_vec()
+            } else {
+                vec![v]
+            };
+            for s in sources {
+                let s = self.resolve(s);
+                if !self.is_mapping(s) {
+                    continue;
+                }
+                if let Some((k2, v2, _)) = self.lookup_depth(s, key, depth + 1) {
+                    return Some((k2, v2, false));
+                }
+            }
+        }
+        None
+    }
+
+    /// All keys of a mapping after applying merge keys, in a stable order.
+    pub fn merged_keys(&self, map: NodeId) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        self.collect_keys(map, &mut out, 0);
+        out
+    }
+
+    fn collect_keys(&self, map: NodeId, out: &mut Vec<String>, depth: usize) {
+        if depth > 32 {
+            return;
+        }
+        for &(k, v) in self.entries(map) {
+            if self.is_merge_key(k) {
+                let v = self.resolve(v);
+                let sources: Vec<NodeId> = if self.is_sequence(v) {
+                    self.items(v).to_vec()
+                } else {
+                    vec![v]
+                };
+                for s in sources {
+                    self.collect_keys(self.resolve(s), out, depth + 1);
+                }
+            } else if let Some(key) = self.scalar(k)
+                && !out.iter().any(|o| o == key)
+            {
+                out.push(key.to_string());
+            }
+        }
+    }
+}
+
+/// A fully expanded YAML value (aliases and merge keys resolved), used to check that an
+/// edit changed nothing but what it meant to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Scalar(String, bool),
+    Seq(Vec<Value>),
+    Map(Vec<(Value, Value)>),
+}
+
+/// Budget for alias expansion: protects against "billion laughs" documents.
+pub struct Budget(pub usize);
+
+impl Tree {
+    /// Expand `id` into a [`Value`], applying merge keys, within `budget` nodes.
+    pub fn value(&self, id: NodeId, budget: &mut Budget) -> Result<Value, String> {
+        self.value_depth(id, budget, 0)
+    }
+
+    fn value_depth(&self, id: NodeId, budget: &mut Budget, depth: usize) -> Result<Value, String> {
+        if budget.0 == 0 {
+            return Err("aliases expand to too many nodes (an alias bomb?)".into());
+        }
+        budget.0 -= 1;
+        if depth > 256 {
+            return Err("aliases nest too deeply (a recursive alias?)".into());
+        }
+        let id = self.resolve(id);
+        Ok(match &self.nodes[id].kind {
+            Kind::Scalar { value, style, .. } => {
+                let plain = *style == Style::Plain && self.nodes[id].tag.is_none();
+                Value::Scalar(value.clone(), plain)
+            }
+            Kind::Sequence { items, .. } => Value::Seq(
+                items
+                    .iter()
+                    .map(|&i| self.value_depth(i, budget, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Kind::Mapping { .. } => {
+                let mut out: Vec<(Value, Value)> = Vec::new();
+                self.merge_into(id, &mut out, budget, depth)?;
+                Value::Map(out)
+            }
+            Kind::Alias { .. } => Value::Scalar(String::new(), true),
+        })
+    }
+
+    fn merge_into(
+        &self,
+        map: NodeId,
+        out: &mut Vec<(Value, Value)>,
+        budget: &mut Budget,
+        depth: usize,
+    ) -> Result<(), String> {
+        if depth > 256 {
+            return Err("merge keys nest too deeply".into());
+        }
+        let mut merged: Vec<(Value, Value)> = Vec::new();
+        for &(k, v) in self.entries(map) {
+            if self.is_merge_key(k) {
+                let v = self.resolve(v);
+                let sources: Vec<NodeId> = if self.is_sequence(v) {
+                    self.items(v).to_vec()
+                } else {
+                    vec![v]
+                };
+                for s in sources {
+                    let s = self.resolve(s);
+                    if self.is_mapping(s) {
+                        let mut inner = Vec::new();
+                        self.merge_into(s, &mut inner, budget, depth + 1)?;
+                        for (ik, iv) in inner {
+                            if !merged.iter().any(|(mk, _)| *mk == ik) {
+                                merged.push((ik, iv));
+                            }
+                        }
+                    }
+                }
+            } else {
+                let key = self.value_depth(k, budget, depth + 1)?;
+                let val = self.value_depth(v, budget, depth + 1)?;
+                out.push((key, val));
+            }
+        }
+        for (mk, mv) in merged {
+            if !out.iter().any(|(k, _)| *k == mk) {
+                out.push((mk, mv));
+            }
+        }
+        Ok(())
+    }
+}

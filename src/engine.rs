@@ -14,7 +14,7 @@ use crate::yaml::Limits;
 pub const HARDENING_KEYS: &[&str] = &["user", "cap_add", "cap_drop", "security_opt", "userns_mode"];
 
 /// Most fix passes before we give up on a file (one is the norm).
-const MAX_PASSES: usize = 3;
+const MAX_PASSES: usize = 4;
 
 #[derive(Debug)]
 pub enum FileError {
@@ -31,6 +31,37 @@ pub struct Options {
     pub limits: Limits,
     /// Rule ids turned off.
     pub disabled: Vec<String>,
+}
+
+/// Names of the services whose mappings `map` merges through `<<` (directly or deeper).
+fn merged_services(doc: &Document, map: crate::yaml::NodeId) -> Vec<String> {
+    let tree = &doc.tree;
+    let mut out = Vec::new();
+    let mut stack = vec![(map, 0usize)];
+    while let Some((m, depth)) = stack.pop() {
+        if depth > 32 {
+            continue;
+        }
+        for &(k, v) in tree.entries(m) {
+            if !tree.is_merge_key(k) {
+                continue;
+            }
+            let v = tree.resolve(v);
+            let sources: Vec<_> = if tree.is_sequence(v) {
+                tree.items(v).to_vec()
+            } else {
+                vec![v]
+            };
+            for src in sources {
+                let src = tree.resolve(src);
+                if let Some(s) = doc.services.iter().find(|s| s.map == src) {
+                    out.push(s.name.clone());
+                }
+                stack.push((src, depth + 1));
+            }
+        }
+    }
+    out
 }
 
 /// What checking one file found.
@@ -90,10 +121,32 @@ pub fn fix(
 
     let mut current = doc;
     let mut pass_diags: Vec<Diagnostic> = diagnostics.clone();
-    for pass in 0..MAX_PASSES {
-        let selected: Vec<usize> = (0..pass_diags.len())
+    for _ in 0..MAX_PASSES {
+        let mut selected: Vec<usize> = (0..pass_diags.len())
             .filter(|&i| wanted(&pass_diags[i]))
             .collect();
+        // A service that merges (`<<: *db`) another service we are about to fix waits one
+        // pass: it may inherit the new keys instead of getting copies of them.
+        let fixing: Vec<&str> = selected
+            .iter()
+            .map(|&i| pass_diags[i].service.as_str())
+            .collect();
+        let waits: Vec<String> = current
+            .services
+            .iter()
+            .filter(|s| {
+                merged_services(&current, s.map)
+                    .iter()
+                    .any(|other| *other != s.name && fixing.contains(&other.as_str()))
+            })
+            .map(|s| s.name.clone())
+            .collect();
+        if selected
+            .iter()
+            .any(|&i| !waits.contains(&pass_diags[i].service))
+        {
+            selected.retain(|&i| !waits.contains(&pass_diags[i].service));
+        }
         if selected.is_empty() {
             break;
         }
@@ -101,12 +154,7 @@ pub fn fix(
             .iter()
             .map(|&i| pass_diags[i].fix.as_ref().expect("selected"))
             .collect();
-        let (new_text, taken) = apply(&current.text, &fixes);
-        if pass == 0 {
-            for t in taken {
-                applied[selected[t]] = true;
-            }
-        }
+        let (new_text, _) = apply(&current.text, &fixes);
         let next = Document::parse(new_text, opts.limits).map_err(|e| {
             FileError::Refused(format!(
                 "the fixed file would not parse ({}:{}: {}); nothing was written",
@@ -126,6 +174,13 @@ pub fn fix(
         return Err(FileError::Refused(
             "the fixes did not settle (a second run would change the file again); nothing was written".into(),
         ));
+    }
+    // A finding is fixed when the final file no longer has it.
+    for (i, d) in diagnostics.iter().enumerate() {
+        applied[i] = wanted(d)
+            && !pass_diags
+                .iter()
+                .any(|p| p.rule == d.rule && p.service == d.service);
     }
     Ok(Fixed {
         original,

@@ -1,0 +1,157 @@
+//! Fixture in, snapshot out: every file under tests/fixtures/engine is fixed with and
+//! without --unverified; the snapshot shows the findings and the diff a reviewer would
+//! read. Every fixture is also checked for "fixed output parses", "nothing but hardening
+//! keys changed", "fixing twice changes nothing" and "only insertions or whole hardening
+//! lines were removed".
+
+use std::path::Path;
+
+use compose_harden::diff;
+use compose_harden::document::Document;
+use compose_harden::edit::Applicability;
+use compose_harden::engine::{self, HARDENING_KEYS, Options};
+use compose_harden::yaml::Limits;
+
+fn snapshot_settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
+
+fn render(name: &str, text: &str, opts: &Options, dir: Option<&Path>) -> String {
+    let mut out = String::new();
+    for (label, min) in [
+        ("fix", Applicability::Verified),
+        ("fix --unverified", Applicability::Unverified),
+    ] {
+        let fixed = engine::fix(text.to_string(), opts, dir, min)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        if min == Applicability::Verified {
+            out.push_str("## findings\n");
+            for d in &fixed.diagnostics {
+                let fix = match (&d.fix, &d.fix_title) {
+                    (Some(f), Some(t)) => format!("{} fix: {t}", f.applicability.as_str()),
+                    _ => "no fix".to_string(),
+                };
+                out.push_str(&format!(
+                    "{}:{} {} {}: {}\n    {fix}\n    why: {} [{}]\n",
+                    d.line,
+                    d.column,
+                    d.rule,
+                    d.service,
+                    d.message,
+                    d.reason,
+                    d.confidence.as_str()
+                ));
+            }
+        }
+        out.push_str(&format!("\n## {label}\n"));
+        // Show line endings so CRLF survival is visible in the snapshot.
+        let d = diff::unified(name, text, &fixed.text).replace('\r', "␍");
+        out.push_str(if d.is_empty() { "(no change)\n" } else { &d });
+        check_invariants(name, text, &fixed.text, opts, dir, min);
+    }
+    out
+}
+
+fn check_invariants(
+    name: &str,
+    before: &str,
+    after: &str,
+    opts: &Options,
+    dir: Option<&Path>,
+    min: Applicability,
+) {
+    let old = Document::parse(before.to_string(), Limits::default()).expect("input parses");
+    let new = Document::parse(after.to_string(), Limits::default())
+        .unwrap_or_else(|e| panic!("{name}: fixed output does not parse: {e:?}"));
+    assert_eq!(
+        old.skeleton(HARDENING_KEYS).unwrap(),
+        new.skeleton(HARDENING_KEYS).unwrap(),
+        "{name}: more than hardening keys changed"
+    );
+    let again = engine::fix(after.to_string(), opts, dir, min).expect("second run");
+    assert_eq!(
+        again.text, after,
+        "{name}: fixing twice changed the file again"
+    );
+    assert_eq!(
+        before.starts_with('\u{feff}'),
+        after.starts_with('\u{feff}'),
+        "{name}: BOM"
+    );
+    assert_eq!(
+        before.ends_with('\n'),
+        after.ends_with('\n'),
+        "{name}: final newline"
+    );
+    if before.contains("\r\n") {
+        assert_eq!(
+            after.matches('\n').count(),
+            after.matches("\r\n").count(),
+            "{name}: mixed line endings"
+        );
+    }
+    // Every removed line belongs to a hardening key (or is a flow mapping that grew).
+    let d = similar::TextDiff::from_lines(before, after);
+    for change in d.iter_all_changes() {
+        if change.tag() != similar::ChangeTag::Delete {
+            continue;
+        }
+        let line = change.value().trim_end();
+        let t = line.trim_start();
+        assert!(
+            HARDENING_KEYS
+                .iter()
+                .any(|k| t.starts_with(&format!("{k}:")))
+                || t.contains('{')
+                || t.starts_with("- ")
+                || !before.ends_with('\n'),
+            "{name}: line {line:?} was rewritten"
+        );
+    }
+}
+
+#[test]
+fn engine_fixtures() {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/engine"
+    ));
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".yml") || n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 15, "fixtures missing");
+    let opts = Options::default();
+    for name in names {
+        let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+        let out = render(&name, &text, &opts, None);
+        snapshot_settings().bind(|| insta::assert_snapshot!(format!("engine__{name}"), out));
+    }
+}
+
+#[test]
+fn userns_remap_adds_host_where_the_daemon_requires_it() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/engine/userns.yml"
+    ))
+    .unwrap();
+    let mut opts = Options::default();
+    opts.settings.userns_remap = true;
+    let out = render("userns.yml", &text, &opts, None);
+    snapshot_settings().bind(|| insta::assert_snapshot!("engine__userns.yml--userns-remap", out));
+}
+
+#[test]
+fn set_user_runs_root_then_drop_images_as_their_own_user() {
+    let text = "services:\n  db:\n    image: postgres:16-alpine\n  cache:\n    image: redis:7\n  web:\n    image: nginx:1.27\n";
+    let mut opts = Options::default();
+    opts.settings.set_user = true;
+    let out = render("set-user.yml", text, &opts, None);
+    snapshot_settings().bind(|| insta::assert_snapshot!("engine__set-user", out));
+}

@@ -97,7 +97,15 @@ pub fn inspect(
         inline
     } else {
         let name = dockerfile.unwrap_or_else(|| "Dockerfile".into());
-        facts.dockerfile = Path::new(&context).join(&name).display().to_string();
+        let shown = Path::new(&context)
+            .join(&name)
+            .display()
+            .to_string()
+            .replace('\\', "/");
+        facts.dockerfile = shown
+            .strip_prefix("./")
+            .map(str::to_string)
+            .unwrap_or(shown);
         let Some(ctx) = &ctx_dir else {
             facts.unreadable = Some("the build context is not a local directory".into());
             return facts;
@@ -105,7 +113,7 @@ pub fn inspect(
         match read_small(&ctx.join(&name)) {
             Ok(t) => t,
             Err(e) => {
-                facts.unreadable = Some(e);
+                facts.unreadable = Some(format!("{}: {e}", facts.dockerfile));
                 return facts;
             }
         }
@@ -133,15 +141,11 @@ pub fn inspect(
 }
 
 fn read_small(path: &Path) -> Result<String, String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
+    let meta = std::fs::metadata(path).map_err(|e| io_reason(&e))?;
     if !meta.is_file() || meta.len() > MAX_READ {
-        return Err(format!(
-            "{}: not a regular file of at most 1 MiB",
-            path.display()
-        ));
+        return Err("not a regular file of at most 1 MiB".into());
     }
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))
+    std::fs::read_to_string(path).map_err(|e| io_reason(&e))
 }
 
 fn io_reason(e: &std::io::Error) -> String {

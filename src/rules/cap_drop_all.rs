@@ -177,12 +177,8 @@ fn plan(f: &ServiceFacts) -> Result<Plan, String> {
     };
     let mut reason = p.why.clone();
     if let Some(b) = &f.build {
-        reason = format!(
-            "{} builds FROM {}: {}",
-            b.dockerfile,
-            f.image_label(),
-            reason
-        );
+        let base = b.base.as_ref().map(|i| i.display()).unwrap_or_default();
+        reason = format!("{} builds FROM {base}: {reason}", b.dockerfile);
         if b.drops_privileges.is_some() && p.class != Class::RootThenDrop {
             applicability = Applicability::Unverified;
             reason.push_str("; its entrypoint script changes user or ownership too");

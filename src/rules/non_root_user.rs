@@ -96,6 +96,22 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
             }
         },
         (_, Some(b)) if b.drops_privileges.is_some() => return None,
+        (Some(p), Some(_)) => match p.class {
+            Class::RootNoDrop | Class::BaseImage => (
+                p.user
+                    .clone()
+                    .unwrap_or_else(|| f.settings.default_user.clone()),
+                Applicability::Unverified,
+                Confidence::Unverified,
+                format!(
+                    "{} runs as root and never drops it; {}",
+                    f.image_label(),
+                    p.why
+                ),
+                p.sources.first().cloned(),
+            ),
+            _ => return None,
+        },
         _ => (
             f.settings.default_user.clone(),
             Applicability::Unverified,

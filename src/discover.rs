@@ -54,7 +54,17 @@ pub fn discover(
     let mut errors: Vec<(PathBuf, String)> = Vec::new();
     for root in paths {
         let meta = std::fs::metadata(root);
+        let named_like_compose = root
+            .file_name()
+            .is_some_and(|n| names.is_match(Path::new(n)));
         match meta {
+            // `compose.yaml/` given by name: the user meant a file.
+            Ok(m) if m.is_dir() && named_like_compose => {
+                errors.push((
+                    root.clone(),
+                    "is a directory, expected a compose file".into(),
+                ));
+            }
             Ok(m) if m.is_dir() => {
                 let walker = ignore::WalkBuilder::new(root)
                     .require_git(false)
@@ -68,7 +78,14 @@ pub fn discover(
                             continue;
                         }
                     };
-                    if !entry.file_type().is_some_and(|t| t.is_file()) {
+                    // Regular files, and symlinks (followed when read; a broken one is reported).
+                    if !entry
+                        .file_type()
+                        .is_some_and(|t| t.is_file() || t.is_symlink())
+                    {
+                        continue;
+                    }
+                    if entry.path_is_symlink() && entry.path().is_dir() {
                         continue;
                     }
                     let path = entry.path();

@@ -1,0 +1,33 @@
+//! parse → rules → edits → re-parse, on arbitrary input: no panic; when a fix is made,
+//! the output parses, means the same outside hardening keys, and a second run is a no-op.
+#![no_main]
+
+use compose_harden::document::Document;
+use compose_harden::edit::Applicability;
+use compose_harden::engine::{self, FileError, HARDENING_KEYS, Options};
+use compose_harden::yaml::Limits;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let opts = Options::default();
+    for min in [Applicability::Verified, Applicability::Unverified] {
+        match engine::fix(text.to_string(), &opts, None, min) {
+            Ok(fixed) => {
+                if !fixed.changed() {
+                    continue;
+                }
+                let before = Document::parse(text.to_string(), Limits::default()).expect("input parsed once");
+                let after = Document::parse(fixed.text.clone(), Limits::default()).expect("output parses");
+                assert_eq!(
+                    before.skeleton(HARDENING_KEYS).unwrap(),
+                    after.skeleton(HARDENING_KEYS).unwrap()
+                );
+                let again = engine::fix(fixed.text.clone(), &opts, None, min).expect("second run");
+                assert_eq!(again.text, fixed.text, "second run changed the file");
+            }
+            Err(FileError::Input(_)) => {}
+            Err(FileError::Refused(m)) => panic!("engine refused its own fix: {m}"),
+        }
+    }
+});

@@ -2,6 +2,7 @@
 //! its own): stdout carries only the diff, the fixed text or machine output; everything
 //! addressed to a person goes to stderr.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -10,11 +11,13 @@ use serde::Serialize;
 
 use crate::advisor;
 use crate::cli::{CheckArgs, Cli, Command, FixArgs, Format, ListFormat, Shared, WhyArgs};
+use crate::config::{self, Config};
 use crate::diff;
 use crate::discover::{self, Found};
 use crate::edit::Applicability;
 use crate::engine::{self, FileError, Fixed, Options};
 use crate::facts::Settings;
+use crate::report;
 use crate::rules::{self, Diagnostic, REGISTRY};
 use crate::source::LineIndex;
 use crate::write;
@@ -47,12 +50,16 @@ pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
         Command::Rule { code } => rule(&code, io),
         Command::Rules { format } => list_rules(format, io),
         Command::Why(args) => why(args, io),
+        Command::Init => init(io),
+        Command::Completions { shell } => completions(shell, io),
+        Command::Manpage => manpage(io),
     };
     // A closed pipe (`| head`) is not an error worth a message.
     result.unwrap_or(ExitStatus::Success)
 }
 
 type IoResult = std::io::Result<ExitStatus>;
+type ConfigError = (Option<(usize, usize)>, String);
 
 /// One input file (or standard input), read and decoded.
 struct Input {
@@ -83,17 +90,64 @@ fn display_path(p: &Path) -> String {
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
-fn options(shared: &Shared) -> Options {
-    Options {
+/// Options for one file: command-line flags over its configuration file.
+fn options(shared: &Shared, config: Option<&Config>) -> (Options, bool) {
+    let c = config.cloned().unwrap_or_default();
+    let mut disabled = c.ignore.clone();
+    disabled.extend(shared.ignore.iter().cloned());
+    let opts = Options {
         settings: Settings {
-            userns_remap: shared.userns_remap,
-            set_user: shared.set_user,
-            default_user: shared.default_user.clone(),
-            extra_profiles: Vec::new(),
+            userns_remap: shared.userns_remap || c.userns_remap.unwrap_or(false),
+            set_user: shared.set_user || c.set_user.unwrap_or(false),
+            default_user: shared
+                .default_user
+                .clone()
+                .or(c.user.clone())
+                .unwrap_or_else(|| "10001:10001".into()),
+            extra_profiles: c.image.clone(),
+            overrides: c.services.clone(),
         },
         limits: Limits::default(),
-        disabled: shared.ignore.clone(),
-    }
+        disabled,
+    };
+    (opts, shared.unverified || c.unverified.unwrap_or(false))
+}
+
+/// Load the configuration governing each input (cached per config file).
+fn configs(
+    shared: &Shared,
+    inputs: &[Result<Input, FileProblem>],
+) -> Vec<Result<(Options, bool), FileProblem>> {
+    let mut cache: HashMap<PathBuf, Result<Config, ConfigError>> = HashMap::new();
+    inputs
+        .iter()
+        .map(|input| {
+            let path = match &shared.config {
+                Some(p) => Some(p.clone()),
+                None => {
+                    let dir = match input {
+                        Ok(i) => dir_of(i).unwrap_or_else(|| PathBuf::from(".")),
+                        Err(_) => PathBuf::from("."),
+                    };
+                    config::find(&dir)
+                }
+            };
+            let Some(path) = path else {
+                return Ok(options(shared, None));
+            };
+            let loaded = cache
+                .entry(path.clone())
+                .or_insert_with(|| Config::load(&path));
+            match loaded {
+                Ok(c) => Ok(options(shared, Some(c))),
+                Err((at, m)) => Err(FileProblem {
+                    display: display_path(&path),
+                    at: *at,
+                    message: m.clone(),
+                }),
+            }
+        })
+        .collect()
 }
 
 fn read_file(path: &Path, max_mib: u64) -> Result<Vec<u8>, FileProblem> {
@@ -269,41 +323,58 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn fix(args: FixArgs, io: &mut Io) -> IoResult {
-    let opts = options(&args.shared);
-    let min = if args.shared.unverified {
-        Applicability::Unverified
-    } else {
-        Applicability::Verified
-    };
-    let (inputs, _) = inputs(&args.shared, io);
-    let diff_mode = args.diff;
-    // Fix (and write) every file in parallel; report in the stable input order.
-    let results: Vec<Result<(Input, Fixed), FileProblem>> = inputs
+type Processed<T> = Vec<Result<(Input, T), FileProblem>>;
+
+/// Pair every input with its options, then run `work` on all of them in parallel; results
+/// come back in input order.
+fn process<T: Send>(
+    shared: &Shared,
+    io: &mut Io,
+    work: impl Fn(&Input, &Options, bool) -> Result<T, FileProblem> + Sync,
+) -> Processed<T> {
+    let (inputs, _) = inputs(shared, io);
+    let opts = configs(shared, &inputs);
+    inputs
         .into_par_iter()
-        .map(|input| {
+        .zip(opts)
+        .map(|(input, opts)| {
             let input = input?;
-            let dir = dir_of(&input);
-            let fixed = engine::fix(input.text.clone(), &opts, dir.as_deref(), min)
-                .map_err(|e| file_error(&input.display, e))?;
-            if !diff_mode
-                && fixed.changed()
-                && let Some(path) = &input.path
-            {
-                write::replace(path, input.text.as_bytes(), fixed.text.as_bytes()).map_err(
-                    |m| FileProblem {
-                        display: input.display.clone(),
-                        at: None,
-                        message: m,
-                    },
-                )?;
-            }
-            Ok((input, fixed))
+            let (opts, unverified) = opts?;
+            let out = work(&input, &opts, unverified)?;
+            Ok((input, out))
         })
-        .collect();
+        .collect()
+}
+
+fn fix(args: FixArgs, io: &mut Io) -> IoResult {
+    let diff_mode = args.diff;
+    let results = process(&args.shared, io, |input, opts, unverified| {
+        let min = if unverified {
+            Applicability::Unverified
+        } else {
+            Applicability::Verified
+        };
+        let dir = dir_of(input);
+        let fixed = engine::fix(input.text.clone(), opts, dir.as_deref(), min)
+            .map_err(|e| file_error(&input.display, e))?;
+        if !diff_mode
+            && fixed.changed()
+            && let Some(path) = &input.path
+        {
+            write::replace(path, input.text.as_bytes(), fixed.text.as_bytes()).map_err(|m| {
+                FileProblem {
+                    display: input.display.clone(),
+                    at: None,
+                    message: m,
+                }
+            })?;
+        }
+        Ok(fixed)
+    });
 
     let mut tally = Tally::default();
     let mut any_diff = false;
+    let quiet = args.shared.quiet;
     for r in &results {
         match r {
             Err(p) => {
@@ -312,15 +383,28 @@ fn fix(args: FixArgs, io: &mut Io) -> IoResult {
             }
             Ok((input, fixed)) => {
                 tally.add(fixed);
-                if args.show_fixes && !args.shared.quiet {
+                if args.shared.verbose {
+                    writeln!(
+                        io.stderr,
+                        "{}: {}",
+                        input.display,
+                        if fixed.changed() {
+                            "changed"
+                        } else {
+                            "unchanged"
+                        }
+                    )?;
+                }
+                if (args.show_fixes || args.shared.verbose) && !quiet {
                     for (d, applied) in fixed.diagnostics.iter().zip(&fixed.applied) {
                         if *applied {
                             writeln!(
                                 io.stderr,
-                                "{}:{}:{}: fixed {} ({}): {}",
+                                "{}:{}:{}: {} {} service {:?}: {}",
                                 input.display,
                                 d.line,
                                 d.column,
+                                if diff_mode { "would fix" } else { "fixed" },
                                 d.rule,
                                 d.service,
                                 d.fix_title.as_deref().unwrap_or("")
@@ -328,7 +412,7 @@ fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                         }
                     }
                 }
-                if !args.shared.quiet {
+                if !quiet {
                     for d in fixed.diagnostics.iter().filter(|d| d.fix.is_none()) {
                         writeln!(
                             io.stderr,
@@ -343,14 +427,28 @@ fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                 }
                 if diff_mode && fixed.changed() {
                     any_diff = true;
-                    let d = diff::unified(&input.display, &input.text, &fixed.text);
+                    let path = input.display.trim_start_matches('/');
+                    let d = diff::unified(path, &input.text, &fixed.text);
                     let d = if io.color { diff::colorize(&d) } else { d };
                     io.stdout.write_all(d.as_bytes())?;
                 }
             }
         }
     }
-    if !args.shared.quiet {
+    if let Some(path) = &args.pr_body {
+        let (files, errors) = split(&results, |f| (&f.diagnostics[..], Some(&f.applied[..])));
+        let body = report::markdown(&files, &errors, !diff_mode);
+        if let Err(e) = std::fs::write(path, body) {
+            writeln!(
+                io.stderr,
+                "{}: error: cannot write the pull-request body: {}",
+                display_path(path),
+                e.to_string().to_lowercase()
+            )?;
+            tally.errors += 1;
+        }
+    }
+    if !quiet {
         let verb = if diff_mode { "would fix" } else { "fixed" };
         let mut line = format!(
             "{verb} {} in {}",
@@ -386,209 +484,70 @@ fn fix(args: FixArgs, io: &mut Io) -> IoResult {
     })
 }
 
-#[derive(Serialize)]
-struct JsonFile<'a> {
-    path: &'a str,
-    findings: Vec<JsonFinding<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonFinding<'a> {
-    rule: &'a str,
-    name: &'a str,
-    service: &'a str,
-    line: usize,
-    column: usize,
-    message: &'a str,
-    reason: &'a str,
-    confidence: &'a str,
-    source: Option<&'a str>,
-    fix: Option<JsonFix<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonFix<'a> {
-    title: &'a str,
-    applicability: &'a str,
-    edits: &'a [crate::edit::Edit],
-}
-
-#[derive(Serialize)]
-struct JsonError<'a> {
-    path: &'a str,
-    line: Option<usize>,
-    column: Option<usize>,
-    message: &'a str,
-}
-
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    version: u32,
-    files: Vec<JsonFile<'a>>,
-    errors: Vec<JsonError<'a>>,
+/// Split processed results into per-file reports and errors, in input order.
+fn split<'a, T>(
+    results: &'a Processed<T>,
+    view: impl Fn(&'a T) -> (&'a [Diagnostic], Option<&'a [bool]>),
+) -> (Vec<report::FileReport<'a>>, Vec<report::ErrorReport<'a>>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok((input, t)) => {
+                let (diagnostics, applied) = view(t);
+                files.push(report::FileReport {
+                    path: &input.display,
+                    diagnostics,
+                    applied,
+                });
+            }
+            Err(p) => errors.push(report::ErrorReport {
+                path: &p.display,
+                at: p.at,
+                message: &p.message,
+            }),
+        }
+    }
+    (files, errors)
 }
 
 fn check(args: CheckArgs, io: &mut Io) -> IoResult {
-    let opts = options(&args.shared);
-    let (inputs, _) = inputs(&args.shared, io);
-    let results: Vec<Result<(Input, Vec<Diagnostic>), FileProblem>> = inputs
-        .into_par_iter()
-        .map(|input| {
-            let input = input?;
-            let dir = dir_of(&input);
-            let doc = engine::parse(input.text.clone(), &opts)
-                .map_err(|e| file_error(&input.display, e))?;
-            let diags = engine::check(&doc, &opts, dir.as_deref());
-            Ok((input, diags))
-        })
-        .collect();
-    let mut findings = 0usize;
-    let mut errors = 0usize;
-    let (mut verified, mut unverified) = (0usize, 0usize);
-    for r in &results {
-        match r {
-            Err(_) => errors += 1,
-            Ok((_, diags)) => {
-                findings += diags.len();
-                for d in diags {
-                    match d.fix.as_ref().map(|f| f.applicability) {
-                        Some(Applicability::Verified) => verified += 1,
-                        Some(Applicability::Unverified) => unverified += 1,
-                        None => {}
-                    }
-                }
-            }
-        }
-    }
-    match args.format {
-        Format::Text => {
-            for r in &results {
-                match r {
-                    Err(p) => writeln!(io.stderr, "{}", p.render())?,
-                    Ok((input, diags)) => {
-                        for d in diags {
-                            writeln!(
-                                io.stdout,
-                                "{}:{}:{}: {} {}",
-                                input.display, d.line, d.column, d.rule, d.message
-                            )?;
-                            if let (Some(fix), Some(title)) = (&d.fix, &d.fix_title) {
-                                writeln!(
-                                    io.stdout,
-                                    "  fix ({}): {title}",
-                                    fix.applicability.as_str()
-                                )?;
-                            } else {
-                                writeln!(io.stdout, "  no fix")?;
-                            }
-                            let src = d
-                                .source
-                                .as_deref()
-                                .map(|s| format!("; {s}"))
-                                .unwrap_or_default();
-                            writeln!(
-                                io.stdout,
-                                "  why: {} [{}{src}]",
-                                d.reason,
-                                d.confidence.as_str()
-                            )?;
-                        }
-                    }
-                }
-            }
-        }
-        Format::Github => {
-            for r in &results {
-                match r {
-                    Err(p) => {
-                        let (l, c) = p.at.unwrap_or((1, 1));
-                        writeln!(
-                            io.stdout,
-                            "::error file={},line={l},col={c}::{}",
-                            p.display,
-                            escape_gh(&p.message)
-                        )?;
-                        writeln!(io.stderr, "{}", p.render())?;
-                    }
-                    Ok((input, diags)) => {
-                        for d in diags {
-                            let fix = match (&d.fix, &d.fix_title) {
-                                (Some(f), Some(t)) => {
-                                    format!(" fix ({}): {t}.", f.applicability.as_str())
-                                }
-                                _ => " no fix.".into(),
-                            };
-                            writeln!(
-                                io.stdout,
-                                "::warning file={},line={},col={},title={}::{}",
-                                input.display,
-                                d.line,
-                                d.column,
-                                d.rule,
-                                escape_gh(&format!(
-                                    "{}.{fix} why: {} [{}]",
-                                    d.message,
-                                    d.reason,
-                                    d.confidence.as_str()
-                                ))
-                            )?;
-                        }
-                    }
-                }
-            }
-        }
-        Format::Json => {
-            let mut report = JsonReport {
-                version: 1,
-                files: Vec::new(),
-                errors: Vec::new(),
-            };
-            for r in &results {
-                match r {
-                    Err(p) => report.errors.push(JsonError {
-                        path: &p.display,
-                        line: p.at.map(|a| a.0),
-                        column: p.at.map(|a| a.1),
-                        message: &p.message,
-                    }),
-                    Ok((input, diags)) => report.files.push(JsonFile {
-                        path: &input.display,
-                        findings: diags
-                            .iter()
-                            .map(|d| JsonFinding {
-                                rule: d.rule,
-                                name: d.rule_name,
-                                service: &d.service,
-                                line: d.line,
-                                column: d.column,
-                                message: &d.message,
-                                reason: &d.reason,
-                                confidence: d.confidence.as_str(),
-                                source: d.source.as_deref(),
-                                fix: d.fix.as_ref().map(|f| JsonFix {
-                                    title: d.fix_title.as_deref().unwrap_or(""),
-                                    applicability: f.applicability.as_str(),
-                                    edits: &f.edits,
-                                }),
-                            })
-                            .collect(),
-                    }),
-                }
-            }
-            serde_json::to_writer_pretty(&mut *io.stdout, &report)
-                .map_err(std::io::Error::other)?;
-            writeln!(io.stdout)?;
-            for p in results.iter().filter_map(|r| r.as_ref().err()) {
-                writeln!(io.stderr, "{}", p.render())?;
-            }
-        }
+    let results = process(&args.shared, io, |input, opts, _| {
+        let dir = dir_of(input);
+        let doc =
+            engine::parse(input.text.clone(), opts).map_err(|e| file_error(&input.display, e))?;
+        Ok(engine::check(&doc, opts, dir.as_deref()))
+    });
+    let (files, errors) = split(&results, |d: &Vec<Diagnostic>| (&d[..], None));
+    // Findings are shown by position; rules run (and fixes apply) per service.
+    let findings: usize = files.iter().map(|f| f.diagnostics.len()).sum();
+    let count = |a: Applicability| {
+        files
+            .iter()
+            .flat_map(|f| f.diagnostics)
+            .filter(|d| d.fix.as_ref().is_some_and(|x| x.applicability == a))
+            .count()
+    };
+    let (verified, unverified) = (
+        count(Applicability::Verified),
+        count(Applicability::Unverified),
+    );
+    let rendered = match args.format {
+        Format::Text => report::text(&files),
+        Format::Json => report::json(&files, &errors),
+        Format::Sarif => report::sarif(&files, &errors),
+        Format::Github => report::github(&files, &errors),
+        Format::Markdown => report::markdown(&files, &errors, false),
+    };
+    io.stdout.write_all(rendered.as_bytes())?;
+    for p in results.iter().filter_map(|r| r.as_ref().err()) {
+        writeln!(io.stderr, "{}", p.render())?;
     }
     if !args.shared.quiet {
-        let files = results.len();
         let mut line = format!(
             "{} in {}",
             plural(findings, "finding", "findings"),
-            plural(files - errors, "file", "files")
+            plural(files.len(), "file", "files")
         );
         if findings > 0 {
             line.push_str(&format!(
@@ -596,12 +555,15 @@ fn check(args: CheckArgs, io: &mut Io) -> IoResult {
                 findings - verified - unverified
             ));
         }
-        if errors > 0 {
-            line.push_str(&format!("; {} failed", plural(errors, "file", "files")));
+        if !errors.is_empty() {
+            line.push_str(&format!(
+                "; {} failed",
+                plural(errors.len(), "file", "files")
+            ));
         }
         writeln!(io.stderr, "{line}")?;
     }
-    Ok(if errors > 0 {
+    Ok(if !errors.is_empty() {
         ExitStatus::Error
     } else if findings > 0 {
         ExitStatus::Failure
@@ -610,10 +572,39 @@ fn check(args: CheckArgs, io: &mut Io) -> IoResult {
     })
 }
 
-fn escape_gh(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+fn init(io: &mut Io) -> IoResult {
+    let path = Path::new(config::FILE_NAMES[0]);
+    if path.exists() {
+        writeln!(
+            io.stderr,
+            "{}: error: already exists; not overwritten",
+            path.display()
+        )?;
+        return Ok(ExitStatus::Error);
+    }
+    if let Err(e) = std::fs::write(path, config::TEMPLATE) {
+        writeln!(
+            io.stderr,
+            "{}: error: {}",
+            path.display(),
+            e.to_string().to_lowercase()
+        )?;
+        return Ok(ExitStatus::Error);
+    }
+    writeln!(io.stderr, "wrote {}", path.display())?;
+    Ok(ExitStatus::Success)
+}
+
+fn completions(shell: clap_complete::Shell, io: &mut Io) -> IoResult {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "compose-harden", &mut *io.stdout);
+    Ok(ExitStatus::Success)
+}
+
+fn manpage(io: &mut Io) -> IoResult {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    clap_mangen::Man::new(cmd).render(&mut *io.stdout)?;
+    Ok(ExitStatus::Success)
 }
 
 fn rule(code: &str, io: &mut Io) -> IoResult {

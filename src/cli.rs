@@ -30,6 +30,15 @@ pub enum Command {
     },
     /// Explain a container's failure log line: which capability or setting to add back.
     Why(WhyArgs),
+    /// Write a commented starting compose-harden.toml into the current directory.
+    Init,
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Manpage,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -46,9 +55,12 @@ pub struct Shared {
     /// Run root-then-drop images (postgres, redis …) as their own uid:gid instead of adding capabilities back.
     #[arg(long)]
     pub set_user: bool,
-    /// The `user:` proposed for images nothing is known about (an unverified fix).
-    #[arg(long, value_name = "UID:GID", default_value = "10001:10001")]
-    pub default_user: String,
+    /// The `user:` proposed for images nothing is known about (an unverified fix) [default: 10001:10001].
+    #[arg(long, value_name = "UID:GID")]
+    pub default_user: Option<String>,
+    /// Use this configuration file instead of the nearest compose-harden.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Turn off rules (ids or names, comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "RULES")]
     pub ignore: Vec<String>,
@@ -62,8 +74,11 @@ pub struct Shared {
     #[arg(long, value_name = "MIB", default_value_t = 10)]
     pub max_size: u64,
     /// Print nothing on stderr but errors.
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Also print every file looked at and every fix applied.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +91,9 @@ pub struct FixArgs {
     /// List every change, per service, on stderr.
     #[arg(long)]
     pub show_fixes: bool,
+    /// Write a Markdown summary of the change (a pull-request body) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub pr_body: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -100,7 +118,9 @@ pub struct WhyArgs {
 pub enum Format {
     Text,
     Json,
+    Sarif,
     Github,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

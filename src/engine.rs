@@ -64,23 +64,148 @@ fn merged_services(doc: &Document, map: crate::yaml::NodeId) -> Vec<String> {
     out
 }
 
+/// A `# compose-harden: ignore[...]` comment.
+struct Suppression {
+    line: usize,
+    /// The comment is alone on its line (so it may also govern the line below).
+    own_line: bool,
+    offset: usize,
+    /// Rule ids it names; `None` suppresses every rule.
+    codes: Option<Vec<&'static str>>,
+    /// Names that are not rules, reported as unused.
+    unknown: Vec<String>,
+    used: Vec<&'static str>,
+}
+
+const SUPPRESSION: &str = "compose-harden:";
+
+fn suppressions(doc: &Document) -> Vec<Suppression> {
+    let text = &doc.text;
+    let mut out = Vec::new();
+    for &(start, end) in &doc.tree.comments {
+        let body = text[start..end].trim_start_matches('#').trim();
+        let Some(rest) = body.strip_prefix(SUPPRESSION) else {
+            continue;
+        };
+        let rest = rest.trim();
+        let Some(args) = rest.strip_prefix("ignore") else {
+            continue;
+        };
+        let args = args.trim();
+        let (mut codes, mut unknown) = (None, Vec::new());
+        if let Some(list) = args.strip_prefix('[').and_then(|a| a.split(']').next()) {
+            let mut ids = Vec::new();
+            for c in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+                match crate::rules::find(c) {
+                    Some(r) => ids.push(r.id),
+                    None => unknown.push(c.to_string()),
+                }
+            }
+            codes = Some(ids);
+        }
+        let (line, _) = doc.lines.line_col(text, start);
+        out.push(Suppression {
+            line,
+            own_line: crate::source::starts_line(text, start),
+            offset: start,
+            codes,
+            unknown,
+            used: Vec::new(),
+        });
+    }
+    out
+}
+
 /// What checking one file found.
 pub fn check(doc: &Document, opts: &Options, dir: Option<&Path>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let mut sups = suppressions(doc);
+    let mut attached: Vec<Option<String>> = vec![None; sups.len()];
     for service in &doc.services {
         let facts = ServiceFacts::new(doc, service, &opts.settings, dir);
+        let key_line = doc.tree.node(service.key).line;
+        let mine: Vec<usize> = (0..sups.len())
+            .filter(|&i| {
+                sups[i].line == key_line || (sups[i].own_line && sups[i].line + 1 == key_line)
+            })
+            .collect();
+        for &i in &mine {
+            attached[i] = Some(service.name.clone());
+        }
+        let skip = opts
+            .settings
+            .overrides
+            .get(&service.name)
+            .map(|o| o.skip.as_slice())
+            .unwrap_or(&[]);
         for rule in REGISTRY {
-            if opts
-                .disabled
-                .iter()
-                .any(|d| d.eq_ignore_ascii_case(rule.id) || d.eq_ignore_ascii_case(rule.name))
-            {
+            let off = |list: &[String]| {
+                list.iter()
+                    .any(|d| d.eq_ignore_ascii_case(rule.id) || d.eq_ignore_ascii_case(rule.name))
+            };
+            if off(&opts.disabled) || off(skip) {
                 continue;
             }
-            if let Some(d) = (rule.check)(&facts) {
-                out.push(d);
+            let Some(d) = (rule.check)(&facts) else {
+                continue;
+            };
+            let by = mine
+                .iter()
+                .copied()
+                .find(|&i| sups[i].codes.as_ref().is_none_or(|c| c.contains(&rule.id)));
+            match by {
+                Some(i) => sups[i].used.push(rule.id),
+                None => out.push(d),
             }
         }
+    }
+    if opts
+        .disabled
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case("CH007") || d.eq_ignore_ascii_case("unused-suppression"))
+    {
+        return out;
+    }
+    for (s, service) in sups.iter().zip(attached) {
+        let mut stale: Vec<String> = match &s.codes {
+            None if s.used.is_empty() => vec!["every rule".into()],
+            None => vec![],
+            Some(c) => c
+                .iter()
+                .filter(|c| !s.used.contains(c))
+                .map(|c| c.to_string())
+                .collect(),
+        };
+        stale.extend(s.unknown.iter().map(|u| format!("{u} (no such rule)")));
+        if stale.is_empty() {
+            continue;
+        }
+        let (line, column) = doc.lines.line_col(&doc.text, s.offset);
+        let rule = crate::rules::find("CH007").expect("registered");
+        let message = match &service {
+            Some(name) => format!(
+                "suppression of {} on service {name:?} matches nothing",
+                stale.join(", ")
+            ),
+            None => format!(
+                "suppression of {} is not on a service line or the line above one",
+                stale.join(", ")
+            ),
+        };
+        out.push(Diagnostic {
+            rule: rule.id,
+            rule_name: rule.name,
+            service: service.unwrap_or_default(),
+            offset: s.offset,
+            line,
+            column,
+            message,
+            reason: "remove the comment or name only rules that still fire".into(),
+            confidence: crate::knowledge::Confidence::Verified,
+            source: None,
+            fix: None,
+            fix_title: None,
+        });
     }
     out
 }

@@ -2,7 +2,10 @@
 //! who it runs as, and the settings that change the picture (privileged, host namespaces,
 //! the Docker socket, bind mounts).
 
+use std::collections::BTreeMap;
 use std::path::Path;
+
+use crate::config::ServiceOverride;
 
 use crate::dockerfile::{self, BuildFacts};
 use crate::document::{Document, Service};
@@ -21,6 +24,8 @@ pub struct Settings {
     pub default_user: String,
     /// Profiles from configuration; they take precedence over the built-in ones.
     pub extra_profiles: Vec<Profile>,
+    /// Per-service overrides from configuration, by service name.
+    pub overrides: BTreeMap<String, ServiceOverride>,
 }
 
 impl Default for Settings {
@@ -30,6 +35,7 @@ impl Default for Settings {
             set_user: false,
             default_user: "10001:10001".into(),
             extra_profiles: Vec::new(),
+            overrides: BTreeMap::new(),
         }
     }
 }
@@ -271,6 +277,11 @@ impl<'a> ServiceFacts<'a> {
                 self.profile.map(|p| p.class == knowledge::Class::NonRoot)
             }
         }
+    }
+
+    /// The configuration's override for this service, if any.
+    pub fn overrides(&self) -> Option<&'a ServiceOverride> {
+        self.settings.overrides.get(&self.service.name)
     }
 
     /// `service "db"` for messages.

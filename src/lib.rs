@@ -13,6 +13,7 @@
 pub mod advisor;
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod diff;
 pub mod discover;
 pub mod dockerfile;
@@ -22,6 +23,7 @@ pub mod editor;
 pub mod engine;
 pub mod facts;
 pub mod knowledge;
+pub mod report;
 pub mod rules;
 pub mod source;
 pub mod write;

@@ -60,6 +60,21 @@ struct Plan {
 }
 
 fn plan(f: &ServiceFacts) -> Result<Plan, String> {
+    if let Some(caps) = f.overrides().and_then(|o| o.cap_add.as_ref()) {
+        let mut caps: Vec<String> = caps.iter().map(|c| cap_name(c)).collect();
+        caps.sort();
+        caps.dedup();
+        return Ok(Plan {
+            caps,
+            applicability: Applicability::Verified,
+            confidence: Confidence::Verified,
+            reason: format!(
+                "cap_add for service {:?} is set in compose-harden.toml",
+                f.service.name
+            ),
+            source: None,
+        });
+    }
     let profile = f.profile;
     let explicit_non_root = matches!(f.user, UserState::NonRoot(_));
     if let Some(p) = profile

@@ -12,6 +12,7 @@ mod docker_socket;
 mod no_new_privileges;
 mod non_root_user;
 mod privileged;
+mod unused_suppression;
 mod userns_mode;
 
 /// Capture a rule's doc comment as its user-facing explanation.
@@ -109,6 +110,14 @@ pub static REGISTRY: &[Rule] = &[
         fixable: false,
         doc: docker_socket::DockerSocket::DOC,
         check: docker_socket::check,
+    },
+    Rule {
+        id: "CH007",
+        name: "unused-suppression",
+        summary: "a suppression comment matches no finding",
+        fixable: false,
+        doc: unused_suppression::UnusedSuppression::DOC,
+        check: unused_suppression::check,
     },
 ];
 

@@ -80,7 +80,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
     match f.profile {
         Some(p) => {
             d.reason = format!(
-                "{} steps down or stays put; it never needs to gain privileges",
+                "{}: its entrypoint only ever steps down from root; nothing in it needs to gain privileges",
                 f.image_label()
             );
             d.confidence = p.confidence.max(Confidence::Inferred);

@@ -59,31 +59,63 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
     if f.runs_non_root() == Some(true) {
         return None;
     }
-    let (user, applicability, confidence, reason, source) = match (f.profile, &f.build) {
-        (Some(p), None) if f.settings.set_user && p.class == Class::RootThenDrop => {
-            let u = p.user.clone()?;
-            (
-                u.clone(),
-                Applicability::Verified,
-                p.confidence,
-                format!(
-                    "--set-user: run as the image's own user {u}; volumes must be owned by {u} first"
-                ),
-                p.sources.first().cloned(),
-            )
-        }
-        (Some(p), None) => match p.class {
-            Class::RootThenDrop
-            | Class::SelfDroppingDaemon
-            | Class::DoNotHarden
-            | Class::NonRoot => return None,
-            Class::RootNoDrop | Class::BaseImage => {
-                let u = p
-                    .user
-                    .clone()
-                    .unwrap_or_else(|| f.settings.default_user.clone());
+    let configured = f.overrides().and_then(|o| o.user.clone()).map(|u| {
+        (
+            u,
+            Applicability::Verified,
+            Confidence::Verified,
+            format!(
+                "user for service {:?} is set in compose-harden.toml",
+                f.service.name
+            ),
+            None,
+        )
+    });
+    let (user, applicability, confidence, reason, source) = if let Some(c) = configured {
+        c
+    } else {
+        match (f.profile, &f.build) {
+            (Some(p), None) if f.settings.set_user && p.class == Class::RootThenDrop => {
+                let u = p.user.clone()?;
                 (
-                    u,
+                    u.clone(),
+                    Applicability::Verified,
+                    p.confidence,
+                    format!(
+                        "--set-user: run as the image's own user {u}; volumes must be owned by {u} first"
+                    ),
+                    p.sources.first().cloned(),
+                )
+            }
+            (Some(p), None) => match p.class {
+                Class::RootThenDrop
+                | Class::SelfDroppingDaemon
+                | Class::DoNotHarden
+                | Class::NonRoot => return None,
+                Class::RootNoDrop | Class::BaseImage => {
+                    let u = p
+                        .user
+                        .clone()
+                        .unwrap_or_else(|| f.settings.default_user.clone());
+                    (
+                        u,
+                        Applicability::Unverified,
+                        Confidence::Unverified,
+                        format!(
+                            "{} runs as root and never drops it; {}",
+                            f.image_label(),
+                            p.why
+                        ),
+                        p.sources.first().cloned(),
+                    )
+                }
+            },
+            (_, Some(b)) if b.drops_privileges.is_some() => return None,
+            (Some(p), Some(_)) => match p.class {
+                Class::RootNoDrop | Class::BaseImage => (
+                    p.user
+                        .clone()
+                        .unwrap_or_else(|| f.settings.default_user.clone()),
                     Applicability::Unverified,
                     Confidence::Unverified,
                     format!(
@@ -92,36 +124,20 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
                         p.why
                     ),
                     p.sources.first().cloned(),
-                )
-            }
-        },
-        (_, Some(b)) if b.drops_privileges.is_some() => return None,
-        (Some(p), Some(_)) => match p.class {
-            Class::RootNoDrop | Class::BaseImage => (
-                p.user
-                    .clone()
-                    .unwrap_or_else(|| f.settings.default_user.clone()),
+                ),
+                _ => return None,
+            },
+            _ => (
+                f.settings.default_user.clone(),
                 Applicability::Unverified,
                 Confidence::Unverified,
                 format!(
-                    "{} runs as root and never drops it; {}",
-                    f.image_label(),
-                    p.why
+                    "nothing is known about {}; the default user may lack write access it needs",
+                    f.image_label()
                 ),
-                p.sources.first().cloned(),
+                None,
             ),
-            _ => return None,
-        },
-        _ => (
-            f.settings.default_user.clone(),
-            Applicability::Unverified,
-            Confidence::Unverified,
-            format!(
-                "nothing is known about {}; the default user may lack write access it needs",
-                f.image_label()
-            ),
-            None,
-        ),
+        }
     };
     let mut d = rule.diagnostic(f, format!("{} runs as root", f.name()));
     d.reason = reason;

@@ -82,9 +82,13 @@ impl Document {
                 "not a compose file: the top level is not a mapping with a `services:` key".into(),
             ));
         }
-        // Expanding everything once bounds alias bombs before any rule looks at the file.
-        tree.value(root, &mut Budget(expansion_budget(&tree)))
-            .map_err(|m| at(root, m))?;
+        // Bound alias bombs before any rule looks at the file.
+        if tree.expanded_size(expansion_budget(&tree)).is_none() {
+            return Err(at(
+                root,
+                "aliases expand to too many nodes (an alias bomb?)".into(),
+            ));
+        }
 
         let Some((skey, sval)) = tree.get(root, "services") else {
             return Err(at(root, not_compose_reason(&tree, root)));
@@ -142,6 +146,35 @@ impl Document {
     pub fn pos(&self, id: NodeId) -> (usize, usize) {
         let n = self.tree.node(id);
         (n.line, n.col + 1)
+    }
+
+    /// Whether `other` means exactly what this document means, except for the hardening
+    /// keys of its services (the only keys fixes touch).
+    pub fn same_outside(&self, other: &Document, hardening: &[&str]) -> bool {
+        let (ta, tb) = (&self.tree, &other.tree);
+        let mut seen = crate::yaml::SeenPairs::new();
+        let (ra, rb) = (ta.root, tb.root);
+        let (ea, eb) = (ta.entries(ra), tb.entries(rb));
+        if ea.len() != eb.len() || ta.node(ra).anchor != tb.node(rb).anchor {
+            return false;
+        }
+        ea.iter().zip(eb).all(|(&(ka, va), &(kb, vb))| {
+            if !ta.same(ka, tb, kb, None, &mut seen) {
+                return false;
+            }
+            if ta.scalar(ka) != Some("services") || ta.is_merge_key(ka) {
+                return ta.same(va, tb, vb, None, &mut seen);
+            }
+            // Each service mapping is compared with its hardening keys masked.
+            let (sa, sb) = (ta.resolve(va), tb.resolve(vb));
+            let (xa, xb) = (ta.entries(sa), tb.entries(sb));
+            xa.len() == xb.len()
+                && ta.node(va).anchor == tb.node(vb).anchor
+                && xa.iter().zip(xb).all(|(&(na, a), &(nb, b))| {
+                    ta.same(na, tb, nb, None, &mut seen)
+                        && ta.same(a, tb, b, Some(hardening), &mut seen)
+                })
+        })
     }
 
     /// The meaning of the file with the hardening keys of every service masked out: two
@@ -306,4 +339,67 @@ pub fn dash_before(text: &str, item_start: usize) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(s: &str) -> Document {
+        Document::parse(s.to_string(), Limits::default()).unwrap()
+    }
+
+    const KEYS: &[&str] = &["cap_drop", "security_opt"];
+
+    #[test]
+    fn same_outside_ignores_only_service_hardening_keys() {
+        let a = doc(
+            "x-a: &a {restart: always}\nservices:\n  db: &db\n    <<: *a\n    image: postgres\n  r: *db\n  m:\n    <<: *db\n",
+        );
+        let hardened = doc(
+            "x-a: &a {restart: always}\nservices:\n  db: &db\n    <<: *a\n    image: postgres\n    cap_drop: [ALL]\n  r: *db\n  m:\n    <<: *db\n    security_opt: [no-new-privileges:true]\n",
+        );
+        assert!(a.same_outside(&hardened, KEYS));
+        let other = doc(
+            "x-a: &a {restart: no}\nservices:\n  db: &db\n    <<: *a\n    image: postgres\n  r: *db\n  m:\n    <<: *db\n",
+        );
+        assert!(!a.same_outside(&other, KEYS));
+        let image = doc(
+            "x-a: &a {restart: always}\nservices:\n  db: &db\n    <<: *a\n    image: \"postgres\"\n  r: *db\n  m:\n    <<: *db\n",
+        );
+        assert!(
+            !a.same_outside(&image, KEYS),
+            "strict: fixes never requote, so requoting counts"
+        );
+        let number = doc("services:\n  db:\n    image: postgres\n    mem_limit: \"1\"\n");
+        let plain = doc("services:\n  db:\n    image: postgres\n    mem_limit: 1\n");
+        assert!(
+            !number.same_outside(&plain, KEYS),
+            "a plain 1 is not the string \"1\""
+        );
+    }
+
+    #[test]
+    fn hardening_an_anchor_used_outside_services_is_a_change() {
+        let a = doc("services:\n  db: &db\n    image: postgres\nx-copy: *db\n");
+        let b =
+            doc("services:\n  db: &db\n    image: postgres\n    cap_drop: [ALL]\nx-copy: *db\n");
+        assert!(!a.same_outside(&b, KEYS));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut s = String::from("x-0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            s.push_str(&format!(
+                "x-{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        s.push_str("services:\n  web:\n    image: nginx\n");
+        let e = Document::parse(s, Limits::default())
+            .err()
+            .expect("refused");
+        assert!(e.message.contains("alias bomb"), "{}", e.message);
+    }
 }

@@ -237,14 +237,13 @@ pub fn fix(
     dir: Option<&Path>,
     min: Applicability,
 ) -> Result<Fixed, FileError> {
-    let original = text.clone();
     let doc = parse(text, opts)?;
     let diagnostics = check(&doc, opts, dir);
     let mut applied = vec![false; diagnostics.len()];
     let wanted = |d: &Diagnostic| d.fix.as_ref().is_some_and(|f| f.applicability >= min);
-    let original_skeleton = doc.skeleton(HARDENING_KEYS).map_err(FileError::Refused)?;
 
-    let mut current = doc;
+    let original = std::rc::Rc::new(doc);
+    let mut current = std::rc::Rc::clone(&original);
     let mut pass_diags: Vec<Diagnostic> = diagnostics.clone();
     for _ in 0..MAX_PASSES {
         let mut selected: Vec<usize> = (0..pass_diags.len())
@@ -286,14 +285,13 @@ pub fn fix(
                 e.line, e.col, e.message
             ))
         })?;
-        let skeleton = next.skeleton(HARDENING_KEYS).map_err(FileError::Refused)?;
-        if skeleton != original_skeleton {
+        if !original.same_outside(&next, HARDENING_KEYS) {
             return Err(FileError::Refused(
                 "the fix would change more than hardening keys; nothing was written".into(),
             ));
         }
         pass_diags = check(&next, opts, dir);
-        current = next;
+        current = std::rc::Rc::new(next);
     }
     if pass_diags.iter().any(wanted) {
         return Err(FileError::Refused(
@@ -307,9 +305,15 @@ pub fn fix(
                 .iter()
                 .any(|p| p.rule == d.rule && p.service == d.service);
     }
+    let text = current.text.clone();
+    drop(current);
+    let original = match std::rc::Rc::try_unwrap(original) {
+        Ok(doc) => doc.text,
+        Err(shared) => shared.text.clone(),
+    };
     Ok(Fixed {
         original,
-        text: current.text,
+        text,
         diagnostics,
         applied,
     })

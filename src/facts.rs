@@ -248,10 +248,11 @@ impl<'a> ServiceFacts<'a> {
             .iter()
             .filter_map(|&i| tree.scalar(i).map(str::to_string))
             .collect();
-        if local && rv == v {
+        if local && rv == v && node.anchor.is_none() {
             ListKey::Local { seq: v, items }
         } else if local {
-            // `cap_add: *caps`: the list is shared with other nodes; do not append to it.
+            // `cap_add: *caps` or `cap_add: &caps [...]`: the list is shared with other
+            // nodes; appending to it would change them too.
             ListKey::Other
         } else {
             ListKey::Merged { items }

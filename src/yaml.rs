@@ -558,6 +558,121 @@ impl Tree {
     }
 }
 
+impl Tree {
+    /// The number of nodes the document has once every alias is expanded, or `None` when it
+    /// exceeds `limit` (an alias bomb). Linear in the tree size: each node is sized once.
+    pub fn expanded_size(&self, limit: usize) -> Option<usize> {
+        if !self
+            .nodes
+            .iter()
+            .any(|n| matches!(n.kind, Kind::Alias { .. }))
+        {
+            return Some(self.nodes.len());
+        }
+        let mut size: Vec<usize> = vec![0; self.nodes.len()];
+        let mut done = vec![false; self.nodes.len()];
+        let mut stack: Vec<(NodeId, bool)> = vec![(self.root, false)];
+        while let Some((id, children_done)) = stack.pop() {
+            if done[id] {
+                continue;
+            }
+            let children: Vec<NodeId> = match &self.nodes[id].kind {
+                Kind::Scalar { .. } => vec![],
+                Kind::Alias { target } => vec![*target],
+                Kind::Sequence { items, .. } => items.clone(),
+                Kind::Mapping { entries, .. } => {
+                    entries.iter().flat_map(|&(k, v)| [k, v]).collect()
+                }
+            };
+            if children_done {
+                let mut total: usize = 1;
+                for c in children {
+                    total = total.saturating_add(size[c]);
+                }
+                if total > limit {
+                    return None;
+                }
+                size[id] = total;
+                done[id] = true;
+            } else {
+                stack.push((id, true));
+                for c in children {
+                    if !done[c] {
+                        if stack.len() > self.nodes.len() * 2 + 16 {
+                            return None; // a cycle (recursive alias)
+                        }
+                        stack.push((c, false));
+                    }
+                }
+            }
+        }
+        Some(size[self.root])
+    }
+
+    /// Whether node `a` of this tree and node `b` of `other` mean the same. Inside mappings
+    /// reached with `mask`, entries whose key is in `mask` are ignored on both sides, and the
+    /// mask follows merge keys (`<<`), whose sources contribute to the same mapping.
+    pub fn same(
+        &self,
+        a: NodeId,
+        other: &Tree,
+        b: NodeId,
+        mask: Option<&[&str]>,
+        seen: &mut SeenPairs,
+    ) -> bool {
+        let masked = mask.is_some();
+        if !seen.insert((a, b, masked)) {
+            return true;
+        }
+        let (na, nb) = (&self.nodes[a], &other.nodes[b]);
+        if na.anchor != nb.anchor || na.tag != nb.tag {
+            return false;
+        }
+        match (&na.kind, &nb.kind) {
+            (
+                Kind::Scalar {
+                    value: va,
+                    style: sa,
+                    ..
+                },
+                Kind::Scalar {
+                    value: vb,
+                    style: sb,
+                    ..
+                },
+            ) => va == vb && (*sa == Style::Plain) == (*sb == Style::Plain),
+            (Kind::Alias { target: ta }, Kind::Alias { target: tb }) => {
+                self.same(*ta, other, *tb, mask, seen)
+            }
+            (Kind::Sequence { items: ia, .. }, Kind::Sequence { items: ib, .. }) => {
+                ia.len() == ib.len()
+                    && ia
+                        .iter()
+                        .zip(ib)
+                        .all(|(&x, &y)| self.same(x, other, y, None, seen))
+            }
+            (Kind::Mapping { entries: ea, .. }, Kind::Mapping { entries: eb, .. }) => {
+                let keep = |t: &Tree, k: NodeId| match (mask, t.scalar(k)) {
+                    (Some(m), Some(key)) => !m.contains(&key),
+                    _ => true,
+                };
+                let ea: Vec<_> = ea.iter().filter(|(k, _)| keep(self, *k)).collect();
+                let eb: Vec<_> = eb.iter().filter(|(k, _)| keep(other, *k)).collect();
+                ea.len() == eb.len()
+                    && ea.iter().zip(&eb).all(|(&&(ka, va), &&(kb, vb))| {
+                        let merge = self.is_merge_key(ka);
+                        self.same(ka, other, kb, None, seen)
+                            && self.same(va, other, vb, if merge { mask } else { None }, seen)
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Node pairs already compared by [`Tree::same`] (so shared aliases are compared once).
+pub type SeenPairs = std::collections::HashSet<(NodeId, NodeId, bool)>;
+
 /// A fully expanded YAML value (aliases and merge keys resolved), used to check that an
 /// edit changed nothing but what it meant to change.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -330,7 +330,7 @@ type Processed<T> = Vec<Result<(Input, T), FileProblem>>;
 fn process<T: Send>(
     shared: &Shared,
     io: &mut Io,
-    work: impl Fn(&Input, &Options, bool) -> Result<T, FileProblem> + Sync,
+    work: impl Fn(&mut Input, &Options, bool) -> Result<T, FileProblem> + Sync,
 ) -> Processed<T> {
     let (inputs, _) = inputs(shared, io);
     let opts = configs(shared, &inputs);
@@ -338,9 +338,9 @@ fn process<T: Send>(
         .into_par_iter()
         .zip(opts)
         .map(|(input, opts)| {
-            let input = input?;
+            let mut input = input?;
             let (opts, unverified) = opts?;
-            let out = work(&input, &opts, unverified)?;
+            let out = work(&mut input, &opts, unverified)?;
             Ok((input, out))
         })
         .collect()
@@ -355,19 +355,20 @@ fn fix(args: FixArgs, io: &mut Io) -> IoResult {
             Applicability::Verified
         };
         let dir = dir_of(input);
-        let fixed = engine::fix(input.text.clone(), opts, dir.as_deref(), min)
+        // The engine takes the text; it comes back as `fixed.original`.
+        let fixed = engine::fix(std::mem::take(&mut input.text), opts, dir.as_deref(), min)
             .map_err(|e| file_error(&input.display, e))?;
         if !diff_mode
             && fixed.changed()
             && let Some(path) = &input.path
         {
-            write::replace(path, input.text.as_bytes(), fixed.text.as_bytes()).map_err(|m| {
-                FileProblem {
+            write::replace(path, fixed.original.as_bytes(), fixed.text.as_bytes()).map_err(
+                |m| FileProblem {
                     display: input.display.clone(),
                     at: None,
                     message: m,
-                }
-            })?;
+                },
+            )?;
         }
         Ok(fixed)
     });
@@ -428,7 +429,7 @@ fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                 if diff_mode && fixed.changed() {
                     any_diff = true;
                     let path = input.display.trim_start_matches('/');
-                    let d = diff::unified(path, &input.text, &fixed.text);
+                    let d = diff::unified(path, &fixed.original, &fixed.text);
                     let d = if io.color { diff::colorize(&d) } else { d };
                     io.stdout.write_all(d.as_bytes())?;
                 }
@@ -514,8 +515,8 @@ fn split<'a, T>(
 fn check(args: CheckArgs, io: &mut Io) -> IoResult {
     let results = process(&args.shared, io, |input, opts, _| {
         let dir = dir_of(input);
-        let doc =
-            engine::parse(input.text.clone(), opts).map_err(|e| file_error(&input.display, e))?;
+        let doc = engine::parse(std::mem::take(&mut input.text), opts)
+            .map_err(|e| file_error(&input.display, e))?;
         Ok(engine::check(&doc, opts, dir.as_deref()))
     });
     let (files, errors) = split(&results, |d: &Vec<Diagnostic>| (&d[..], None));

@@ -70,8 +70,8 @@ impl Document {
         let at = |id: NodeId, message: String| {
             let n = tree.node(id);
             InputError {
-                line: n.line,
-                col: n.col + 1,
+                line: n.line as usize,
+                col: n.col as usize + 1,
                 message,
             }
         };
@@ -145,7 +145,7 @@ impl Document {
     /// 1-based line and column of a node.
     pub fn pos(&self, id: NodeId) -> (usize, usize) {
         let n = self.tree.node(id);
-        (n.line, n.col + 1)
+        (n.line as usize, n.col as usize + 1)
     }
 
     /// Whether `other` means exactly what this document means, except for the hardening
@@ -155,7 +155,7 @@ impl Document {
         let mut seen = crate::yaml::SeenPairs::new();
         let (ra, rb) = (ta.root, tb.root);
         let (ea, eb) = (ta.entries(ra), tb.entries(rb));
-        if ea.len() != eb.len() || ta.node(ra).anchor != tb.node(rb).anchor {
+        if ea.len() != eb.len() || ta.node(ra).anchor() != tb.node(rb).anchor() {
             return false;
         }
         ea.iter().zip(eb).all(|(&(ka, va), &(kb, vb))| {
@@ -169,7 +169,7 @@ impl Document {
             let (sa, sb) = (ta.resolve(va), tb.resolve(vb));
             let (xa, xb) = (ta.entries(sa), tb.entries(sb));
             xa.len() == xb.len()
-                && ta.node(va).anchor == tb.node(vb).anchor
+                && ta.node(va).anchor() == tb.node(vb).anchor()
                 && xa.iter().zip(xb).all(|(&(na, a), &(nb, b))| {
                     ta.same(na, tb, nb, None, &mut seen)
                         && ta.same(a, tb, b, Some(hardening), &mut seen)

@@ -123,7 +123,7 @@ pub fn check(doc: &Document, opts: &Options, dir: Option<&Path>) -> Vec<Diagnost
     let mut attached: Vec<Option<String>> = vec![None; sups.len()];
     for service in &doc.services {
         let facts = ServiceFacts::new(doc, service, &opts.settings, dir);
-        let key_line = doc.tree.node(service.key).line;
+        let key_line = doc.tree.node(service.key).line as usize;
         let mine: Vec<usize> = (0..sups.len())
             .filter(|&i| {
                 sups[i].line == key_line || (sups[i].own_line && sups[i].line + 1 == key_line)

@@ -162,8 +162,19 @@ fn is_true(s: &str) -> bool {
 
 pub fn classify_user(u: &str) -> UserState {
     let v = u.trim();
-    if v.contains('$') || v.is_empty() {
+    if v.is_empty() {
         return UserState::Unknown(v.to_string());
+    }
+    if v.contains('$') {
+        // `${UID:-1000}:${GID:-1000}` runs as its defaults unless the variables are set.
+        return match knowledge::interpolate(v) {
+            Some(d) if !d.is_empty() => match classify_user(&d) {
+                UserState::Root(_) => UserState::Unknown(v.to_string()),
+                UserState::NonRoot(_) => UserState::NonRoot(v.to_string()),
+                other => other,
+            },
+            _ => UserState::Unknown(v.to_string()),
+        };
     }
     let uid = v.split(':').next().unwrap_or("");
     if uid == "root" || uid.parse::<u64>() == Ok(0) {
@@ -233,7 +244,7 @@ impl<'a> ServiceFacts<'a> {
             return ListKey::Absent;
         };
         let node = tree.node(v);
-        if node.tag.is_some() {
+        if node.tag().is_some() {
             return ListKey::Other;
         }
         if local && tree.is_null(v) && matches!(node.kind, Kind::Scalar { .. }) {
@@ -248,7 +259,7 @@ impl<'a> ServiceFacts<'a> {
             .iter()
             .filter_map(|&i| tree.scalar(i).map(str::to_string))
             .collect();
-        if local && rv == v && node.anchor.is_none() {
+        if local && rv == v && node.anchor().is_none() {
             ListKey::Local { seq: v, items }
         } else if local {
             // `cap_add: *caps` or `cap_add: &caps [...]`: the list is shared with other

@@ -110,7 +110,7 @@ pub struct ImageRef {
 
 /// Replace `${VAR:-default}` / `${VAR-default}` by their default; `None` when a variable
 /// without a default remains.
-fn interpolate(s: &str) -> Option<String> {
+pub fn interpolate(s: &str) -> Option<String> {
     let mut out = String::new();
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -203,16 +203,16 @@ fn split_tag(name: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Glob match with `*` (any run) and `?` (one character).
+/// Glob match with `*` (any run) and `?` (one character), on bytes (patterns are ASCII).
 pub fn glob(pattern: &str, s: &str) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
+    let (p, s) = (pattern.as_bytes(), s.as_bytes());
     let (mut pi, mut si) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
             pi += 1;
             si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == b'*' {
             star = Some(pi);
             mark = si;
             pi += 1;
@@ -224,7 +224,7 @@ pub fn glob(pattern: &str, s: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == b'*' {
         pi += 1;
     }
     pi == p.len()
@@ -245,14 +245,58 @@ impl Profile {
     }
 }
 
+/// Built-in profiles indexed by exact repository name; profiles whose repos are globs are
+/// kept aside. Lookups keep the file's order: first match wins.
+struct Index {
+    exact: std::collections::HashMap<&'static str, Vec<usize>>,
+    globbed: Vec<usize>,
+}
+
+fn index() -> &'static Index {
+    static CELL: OnceLock<Index> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let mut exact: std::collections::HashMap<&'static str, Vec<usize>> =
+            std::collections::HashMap::new();
+        let mut globbed = Vec::new();
+        for (i, p) in builtin().iter().enumerate() {
+            for r in &p.repos {
+                if r.contains(['*', '?']) {
+                    if globbed.last() != Some(&i) {
+                        globbed.push(i);
+                    }
+                } else {
+                    let v = exact.entry(r.as_str()).or_default();
+                    if v.last() != Some(&i) {
+                        v.push(i);
+                    }
+                }
+            }
+        }
+        Index { exact, globbed }
+    })
+}
+
 /// The first profile (extra profiles first, then the built-in ones) matching `image`.
 pub fn lookup<'p>(extra: &'p [Profile], image: &ImageRef) -> Option<&'p Profile>
 where
     'static: 'p,
 {
-    extra
-        .iter()
-        .chain(builtin().iter())
+    if let Some(p) = extra.iter().find(|p| p.matches(image)) {
+        return Some(p);
+    }
+    let idx = index();
+    let profiles = builtin();
+    let mut candidates: Vec<usize> = idx
+        .exact
+        .get(image.repo.as_str())
+        .cloned()
+        .unwrap_or_default();
+    candidates.extend(idx.globbed.iter().copied());
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates
+        .into_iter()
+        .map(|i| &profiles[i])
         .find(|p| p.matches(image))
 }
 

@@ -32,7 +32,7 @@ impl Style {
 #[derive(Debug, Clone)]
 pub enum Kind {
     Scalar {
-        value: String,
+        value: Box<str>,
         style: Style,
         /// Block scalars with keep chomping (`|+`, `>+`): trailing blank lines are content.
         keep: bool,
@@ -63,12 +63,33 @@ pub struct Node {
     /// child ends.
     pub end: usize,
     /// 1-based line of `start`.
-    pub line: usize,
+    pub line: u32,
     /// 0-based column (in characters) of `start`.
-    pub col: usize,
-    pub anchor: Option<String>,
+    pub col: u32,
+    /// Anchor and tag, rare enough to live behind one pointer.
+    meta: Option<Box<Meta>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Meta {
+    anchor: Option<String>,
+    tag: Option<String>,
+}
+
+impl Node {
+    /// The anchor defined on this node (`&name`), without the `&`.
+    pub fn anchor(&self) -> Option<&str> {
+        self.meta.as_ref()?.anchor.as_deref()
+    }
+
     /// The tag as written, e.g. `!reset` or `!!str`.
-    pub tag: Option<String>,
+    pub fn tag(&self) -> Option<&str> {
+        self.meta.as_ref()?.tag.as_deref()
+    }
+
+    fn same_meta(&self, other: &Node) -> bool {
+        self.meta == other.meta
+    }
 }
 
 /// A parsed single-document YAML stream.
@@ -184,7 +205,8 @@ impl Tree {
             block_nesting_limit: limits.max_depth,
             flow_nesting_limit: limits.max_depth,
         };
-        let mut nodes: Vec<Node> = Vec::new();
+        // About one node per 12 bytes in real compose files; growing past it doubles once.
+        let mut nodes: Vec<Node> = Vec::with_capacity(text.len() / 12 + 16);
         let mut comments = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
         let mut anchors: HashMap<usize, NodeId> = HashMap::new();
@@ -223,7 +245,8 @@ impl Tree {
                 }
                 Event::Anchor(id, name) => {
                     if let Some(&n) = anchors.get(&id) {
-                        nodes[n].anchor = Some(name.into_owned());
+                        nodes[n].meta.get_or_insert_with(Box::default).anchor =
+                            Some(name.into_owned());
                     }
                     None
                 }
@@ -244,7 +267,7 @@ impl Tree {
                     }
                     let tag = tag_text(tag.as_ref());
                     let kind = Kind::Scalar {
-                        value: value.into_owned(),
+                        value: value.into(),
                         style,
                         keep,
                         raw_end,
@@ -328,10 +351,14 @@ impl Tree {
                 kind,
                 start,
                 end,
-                line,
-                col,
-                anchor: None,
-                tag,
+                line: line as u32,
+                col: col as u32,
+                meta: tag.map(|t| {
+                    Box::new(Meta {
+                        anchor: None,
+                        tag: Some(t),
+                    })
+                }),
             });
             if anchor_id != 0 {
                 anchors.insert(anchor_id, id);
@@ -378,6 +405,7 @@ impl Tree {
                 message: "the file holds no YAML content".into(),
             });
         };
+        nodes.shrink_to_fit();
         let tree = Tree {
             nodes,
             root,
@@ -396,14 +424,14 @@ impl Tree {
             seen.clear();
             for &(k, _) in entries {
                 let Some(key) = self.scalar(k) else { continue };
-                if key == "<<" && self.nodes[k].tag.is_none() {
+                if key == "<<" && self.nodes[k].tag().is_none() {
                     continue;
                 }
                 if seen.insert(key, ()).is_some() {
                     let n = &self.nodes[k];
                     return Err(SyntaxError {
-                        line: n.line,
-                        col: n.col + 1,
+                        line: n.line as usize,
+                        col: n.col as usize + 1,
                         message: format!("duplicate key {key:?} in the same mapping"),
                     });
                 }
@@ -438,8 +466,7 @@ impl Tree {
     pub fn is_null(&self, id: NodeId) -> bool {
         match &self.nodes[self.resolve(id)].kind {
             Kind::Scalar { value, style, .. } => {
-                *style == Style::Plain
-                    && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL")
+                *style == Style::Plain && matches!(&**value, "" | "~" | "null" | "Null" | "NULL")
             }
             _ => false,
         }
@@ -485,8 +512,8 @@ impl Tree {
 
     pub fn is_merge_key(&self, k: NodeId) -> bool {
         let n = &self.nodes[k];
-        matches!(&n.kind, Kind::Scalar { value, style: Style::Plain, .. } if value == "<<")
-            && n.tag.is_none()
+        matches!(&n.kind, Kind::Scalar { value, style: Style::Plain, .. } if &**value == "<<")
+            && n.tag().is_none()
     }
 
     /// The value of `key` in mapping `map`, looking through merge keys (`<<: *a`,
@@ -620,12 +647,8 @@ impl Tree {
         mask: Option<&[&str]>,
         seen: &mut SeenPairs,
     ) -> bool {
-        let masked = mask.is_some();
-        if !seen.insert((a, b, masked)) {
-            return true;
-        }
         let (na, nb) = (&self.nodes[a], &other.nodes[b]);
-        if na.anchor != nb.anchor || na.tag != nb.tag {
+        if !na.same_meta(nb) {
             return false;
         }
         match (&na.kind, &nb.kind) {
@@ -642,7 +665,8 @@ impl Tree {
                 },
             ) => va == vb && (*sa == Style::Plain) == (*sb == Style::Plain),
             (Kind::Alias { target: ta }, Kind::Alias { target: tb }) => {
-                self.same(*ta, other, *tb, mask, seen)
+                // Shared subtrees are compared once, whatever number of aliases name them.
+                !seen.insert((*ta, *tb, mask.is_some())) || self.same(*ta, other, *tb, mask, seen)
             }
             (Kind::Sequence { items: ia, .. }, Kind::Sequence { items: ib, .. }) => {
                 ia.len() == ib.len()
@@ -702,8 +726,8 @@ impl Tree {
         let id = self.resolve(id);
         Ok(match &self.nodes[id].kind {
             Kind::Scalar { value, style, .. } => {
-                let plain = *style == Style::Plain && self.nodes[id].tag.is_none();
-                Value::Scalar(value.clone(), plain)
+                let plain = *style == Style::Plain && self.nodes[id].tag().is_none();
+                Value::Scalar(value.to_string(), plain)
             }
             Kind::Sequence { items, .. } => Value::Seq(
                 items

@@ -175,20 +175,22 @@ fn block_scalar_end(text: &str, start: usize, raw_end: usize) -> usize {
     end
 }
 
-/// Whether the block scalar whose content starts at `start` has a keep (`+`) indicator.
-fn block_scalar_keeps(text: &str, start: usize) -> bool {
-    // The header (`|+`, `>2+`, …) sits on the line before the content.
+/// The header (`|`, `>-`, `|2+` …) of the block scalar whose content starts at `start`:
+/// the byte offset just past its line (before the line break), and whether it keeps
+/// trailing blank lines (`+`).
+fn block_scalar_header(text: &str, start: usize) -> (usize, bool) {
     let before = &text[..start];
-    let Some(nl) = before.rfind('\n') else {
-        return false;
+    let Some(ind) = before.rfind(['|', '>']) else {
+        return (start, false);
     };
-    let header_line = &before[..nl];
-    let header_line = &header_line[header_line.rfind('\n').map_or(0, |i| i + 1)..];
-    let header = header_line.split('#').next().unwrap_or("").trim_end();
-    match header.rfind(['|', '>']) {
-        Some(i) => header[i + 1..].contains('+'),
-        None => false,
-    }
+    let line_end = text[ind..].find('\n').map_or(text.len(), |i| ind + i);
+    let line_end = if line_end > ind && text.as_bytes()[line_end - 1] == b'\r' {
+        line_end - 1
+    } else {
+        line_end
+    };
+    let header = text[ind + 1..line_end].split('#').next().unwrap_or("");
+    (line_end.min(start.max(ind + 1)), header.contains('+'))
 }
 
 impl Tree {
@@ -255,8 +257,15 @@ impl Tree {
                     let (mut start, mut end) = (range.start, range.end);
                     let (mut keep, raw_end) = (false, range.end);
                     if style.is_block() {
-                        keep = block_scalar_keeps(text, start);
+                        let (header_end, keeps) = block_scalar_header(text, start);
                         end = block_scalar_end(text, start, raw_end);
+                        keep = keeps;
+                        if end == start {
+                            // No content: the value ends with its header line.
+                            start = header_end;
+                            end = header_end;
+                            keep = false;
+                        }
                     } else if start == end && style == Style::Plain {
                         // An empty (null) value: the parser places it at the next token.
                         // Anchor it right after its key instead.

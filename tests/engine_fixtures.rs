@@ -155,3 +155,28 @@ fn set_user_runs_root_then_drop_images_as_their_own_user() {
     let out = render("set-user.yml", text, &opts, None);
     snapshot_settings().bind(|| insta::assert_snapshot!("engine__set-user", out));
 }
+
+/// Inputs the fuzzer found; each must fix cleanly (the engine refuses nothing it made).
+#[test]
+fn fuzz_regressions() {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/regressions"
+    ));
+    let opts = Options::default();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if Document::parse(text.clone(), Limits::default()).is_err() {
+            continue;
+        }
+        for min in [Applicability::Verified, Applicability::Unverified] {
+            let fixed = engine::fix(text.clone(), &opts, None, min)
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            check_invariants(&name, &text, &fixed.text, &opts, None, min);
+        }
+    }
+}

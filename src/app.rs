@@ -41,6 +41,9 @@ pub struct Io<'a> {
     pub stderr: &'a mut dyn Write,
     /// Colour the diff (stdout is a terminal and NO_COLOR is unset).
     pub color: bool,
+    /// Set when the user asks to stop (SIGINT, SIGTERM): files not yet started are skipped,
+    /// files being written are finished, so every file is either old or new.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
@@ -59,6 +62,8 @@ pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
 }
 
 type IoResult = std::io::Result<ExitStatus>;
+
+const INTERRUPTED: &str = "interrupted before this file was processed; it is unchanged";
 type ConfigError = (Option<(usize, usize)>, String);
 
 /// One input file (or standard input), read and decoded.
@@ -301,6 +306,7 @@ struct Tally {
     left_unverified: usize,
     unfixable: usize,
     errors: usize,
+    interrupted: usize,
 }
 
 impl Tally {
@@ -334,11 +340,19 @@ fn process<T: Send>(
 ) -> Processed<T> {
     let (inputs, _) = inputs(shared, io);
     let opts = configs(shared, &inputs);
+    let stop = std::sync::Arc::clone(&io.stop);
     inputs
         .into_par_iter()
         .zip(opts)
         .map(|(input, opts)| {
             let mut input = input?;
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(FileProblem {
+                    display: input.display.clone(),
+                    at: None,
+                    message: INTERRUPTED.into(),
+                });
+            }
             let (opts, unverified) = opts?;
             let out = work(&mut input, &opts, unverified)?;
             Ok((input, out))
@@ -380,7 +394,11 @@ fn fix(args: FixArgs, io: &mut Io) -> IoResult {
         match r {
             Err(p) => {
                 tally.errors += 1;
-                writeln!(io.stderr, "{}", p.render())?;
+                if p.message == INTERRUPTED {
+                    tally.interrupted += 1;
+                } else {
+                    writeln!(io.stderr, "{}", p.render())?;
+                }
             }
             Ok((input, fixed)) => {
                 tally.add(fixed);

@@ -16,11 +16,22 @@ fn main() -> ExitCode {
     };
     let stdout = std::io::stdout();
     let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends the process at once.
+        let _ = signal_hook::flag::register_conditional_shutdown(
+            signal,
+            130,
+            std::sync::Arc::clone(&stop),
+        );
+        let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(&stop));
+    }
     let mut io = Io {
         stdin: &mut std::io::stdin().lock(),
         stdout: &mut stdout.lock(),
         stderr: &mut std::io::stderr().lock(),
         color,
+        stop,
     };
     ExitCode::from(app::run(cli, &mut io) as u8)
 }

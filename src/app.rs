@@ -72,6 +72,8 @@ struct Input {
     display: String,
     path: Option<PathBuf>,
     text: String,
+    /// Named with `-f`: one of the files of the project.
+    project: bool,
 }
 
 /// A problem with one file: `path:line:col: message`.
@@ -213,7 +215,7 @@ fn decode(display: &str, bytes: Vec<u8>) -> Result<String, FileProblem> {
 /// Gather the inputs named on the command line.
 fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FileProblem>>, bool) {
     let mut paths = shared.paths.clone();
-    if paths.is_empty() {
+    if paths.is_empty() && shared.files.is_empty() {
         paths.push(PathBuf::from("."));
     }
     let mut out = Vec::new();
@@ -232,14 +234,13 @@ fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FileProblem>>, boo
                 display: "-".into(),
                 path: None,
                 text,
+                project: false,
             }),
         });
         paths.retain(|p| p.as_os_str() != "-");
-        if paths.is_empty() {
-            return (out, from_stdin);
-        }
     }
     let found = match discover::discover(&paths, &shared.include, &shared.exclude) {
+        Ok(_) if paths.is_empty() => Vec::new(),
         Ok(f) => f,
         Err(e) => {
             out.push(Err(FileProblem {
@@ -267,11 +268,25 @@ fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FileProblem>>, boo
                     display,
                     path: Some(p),
                     text,
+                    project: false,
                 })
             }
         })
         .collect();
     out.extend(loaded);
+    for p in &shared.files {
+        let display = display_path(p);
+        out.push(
+            read_file(p, max)
+                .and_then(|bytes| decode(&display, bytes))
+                .map(|text| Input {
+                    display,
+                    path: Some(p.clone()),
+                    text,
+                    project: true,
+                }),
+        );
+    }
     (out, from_stdin)
 }
 
@@ -331,58 +346,205 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 type Processed<T> = Vec<Result<(Input, T), FileProblem>>;
 
-/// Pair every input with its options, then run `work` on all of them in parallel; results
-/// come back in input order.
+/// What processing one input gave.
+type Outcome<T> = Result<(Input, T), FileProblem>;
+
+/// One input with its options, waiting for its group to run.
+type Slot = (
+    Result<Input, FileProblem>,
+    Result<(Options, bool), FileProblem>,
+);
+
+/// Base files that Compose merges a same-directory override file into.
+const BASES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
+/// Which inputs are analysed together: the `-f` files as one project, each override file
+/// (`compose.override.yaml`) with its base file in the same directory, the rest alone.
+fn groups(inputs: &[Result<Input, FileProblem>]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let project: Vec<usize> = (0..inputs.len())
+        .filter(|&i| inputs[i].as_ref().is_ok_and(|x| x.project))
+        .collect();
+    let mut taken = vec![false; inputs.len()];
+    for &i in &project {
+        taken[i] = true;
+    }
+    let path = |i: usize| inputs[i].as_ref().ok().and_then(|x| x.path.clone());
+    for i in 0..inputs.len() {
+        if taken[i] {
+            continue;
+        }
+        let Some(p) = path(i) else { continue };
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let is_override =
+            name.starts_with("compose.override.") || name.starts_with("docker-compose.override.");
+        if !is_override {
+            continue;
+        }
+        let base = (0..inputs.len()).find(|&j| {
+            !taken[j]
+                && j != i
+                && path(j).is_some_and(|b| {
+                    b.parent() == p.parent()
+                        && b.file_name()
+                            .is_some_and(|n| BASES.contains(&n.to_string_lossy().as_ref()))
+                })
+        });
+        if let Some(b) = base {
+            taken[i] = true;
+            taken[b] = true;
+            out.push(vec![b, i]);
+        }
+    }
+    for (i, t) in taken.iter().enumerate() {
+        if !t {
+            out.push(vec![i]);
+        }
+    }
+    if !project.is_empty() {
+        out.push(project);
+    }
+    out
+}
+
+/// Run `work` on every group of inputs (one file, or the files of one project) in
+/// parallel, with the options of the group's first file; results come back in input order.
+/// `work` reports a failure with the index (within the group) of the file at fault.
 fn process<T: Send>(
     shared: &Shared,
     io: &mut Io,
-    work: impl Fn(&mut Input, &Options, bool) -> Result<T, FileProblem> + Sync,
+    work: impl Fn(&mut [Input], &Options, bool) -> Result<Vec<T>, (usize, FileProblem)> + Sync,
 ) -> Processed<T> {
     let (inputs, _) = inputs(shared, io);
     let opts = configs(shared, &inputs);
+    let groups = groups(&inputs);
     let stop = std::sync::Arc::clone(&io.stop);
-    inputs
-        .into_par_iter()
-        .zip(opts)
-        .map(|(input, opts)| {
-            let mut input = input?;
-            if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(FileProblem {
-                    display: input.display.clone(),
-                    at: None,
-                    message: INTERRUPTED.into(),
-                });
-            }
-            let (opts, unverified) = opts?;
-            let out = work(&mut input, &opts, unverified)?;
-            Ok((input, out))
+    let mut slots: Vec<Option<Slot>> = inputs.into_iter().zip(opts).map(Some).collect();
+    let jobs: Vec<Vec<(usize, Slot)>> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|&i| (i, slots[i].take().expect("each input is in one group")))
+                .collect()
         })
-        .collect()
+        .collect();
+    let mut done: Vec<(usize, Outcome<T>)> = jobs
+        .into_par_iter()
+        .flat_map_iter(|job| {
+            let indices: Vec<usize> = job.iter().map(|(i, _)| *i).collect();
+            let mut files = Vec::with_capacity(job.len());
+            let mut first_opts = None;
+            let mut failed: Option<FileProblem> = None;
+            for (_, (input, opts)) in job {
+                match (input, opts) {
+                    (Ok(input), Ok(o)) => {
+                        first_opts.get_or_insert(o);
+                        files.push(input);
+                    }
+                    (Ok(_), Err(p)) | (Err(p), _) => {
+                        failed.get_or_insert(p);
+                    }
+                }
+            }
+            let results: Vec<Result<(Input, T), FileProblem>> = if let Some(p) = failed {
+                // One unreadable file of a project stops the whole project.
+                let mut v = vec![Err(p)];
+                v.extend(files.into_iter().map(|f| {
+                    Err(FileProblem {
+                        display: f.display.clone(),
+                        at: None,
+                        message: "not processed: another file of the same project failed".into(),
+                    })
+                }));
+                v
+            } else if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                files
+                    .into_iter()
+                    .map(|f| {
+                        Err(FileProblem {
+                            display: f.display,
+                            at: None,
+                            message: INTERRUPTED.into(),
+                        })
+                    })
+                    .collect()
+            } else {
+                let (opts, unverified) = first_opts.expect("a group has at least one file");
+                match work(&mut files, &opts, unverified) {
+                    Ok(outs) => files.into_iter().zip(outs).map(Ok).collect(),
+                    Err((bad, p)) => files
+                        .iter()
+                        .enumerate()
+                        .map(|(k, f)| {
+                            if k == bad {
+                                Err(FileProblem {
+                                    display: p.display.clone(),
+                                    at: p.at,
+                                    message: p.message.clone(),
+                                })
+                            } else {
+                                Err(FileProblem {
+                                    display: f.display.clone(),
+                                    at: None,
+                                    message: format!(
+                                        "not processed: {} of the same project failed",
+                                        files[bad].display
+                                    ),
+                                })
+                            }
+                        })
+                        .collect(),
+                }
+            };
+            indices.into_iter().zip(results).collect::<Vec<_>>()
+        })
+        .collect();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 fn fix(args: FixArgs, io: &mut Io) -> IoResult {
     let diff_mode = args.diff;
-    let results = process(&args.shared, io, |input, opts, unverified| {
+    let results = process(&args.shared, io, |files, opts, unverified| {
         let min = if unverified {
             Applicability::Unverified
         } else {
             Applicability::Verified
         };
-        let dir = dir_of(input);
-        // The engine takes the text; it comes back as `fixed.original`.
-        let fixed = engine::fix(std::mem::take(&mut input.text), opts, dir.as_deref(), min)
-            .map_err(|e| file_error(&input.display, e))?;
-        if !diff_mode
-            && fixed.changed()
-            && let Some(path) = &input.path
-        {
-            write::replace(path, fixed.original.as_bytes(), fixed.text.as_bytes()).map_err(
-                |m| FileProblem {
-                    display: input.display.clone(),
-                    at: None,
-                    message: m,
-                },
-            )?;
+        let dirs: Vec<Option<PathBuf>> = files.iter().map(dir_of).collect();
+        // The engine takes the texts; they come back as `fixed.original`.
+        let texts: Vec<(String, Option<&Path>)> = files
+            .iter_mut()
+            .zip(&dirs)
+            .map(|(f, d)| (std::mem::take(&mut f.text), d.as_deref()))
+            .collect();
+        let fixed = engine::fix_project(texts, opts, min)
+            .map_err(|(i, e)| (i, file_error(&files[i].display, e)))?;
+        if !diff_mode {
+            for (i, (f, x)) in files.iter().zip(&fixed).enumerate() {
+                if let (true, Some(path)) = (x.changed(), &f.path) {
+                    write::replace(path, x.original.as_bytes(), x.text.as_bytes()).map_err(
+                        |m| {
+                            (
+                                i,
+                                FileProblem {
+                                    display: f.display.clone(),
+                                    at: None,
+                                    message: m,
+                                },
+                            )
+                        },
+                    )?;
+                }
+            }
         }
         Ok(fixed)
     });
@@ -531,11 +693,22 @@ fn split<'a, T>(
 }
 
 fn check(args: CheckArgs, io: &mut Io) -> IoResult {
-    let results = process(&args.shared, io, |input, opts, _| {
-        let dir = dir_of(input);
-        let doc = engine::parse(std::mem::take(&mut input.text), opts)
-            .map_err(|e| file_error(&input.display, e))?;
-        Ok(engine::check(&doc, opts, dir.as_deref()))
+    let results = process(&args.shared, io, |files, opts, _| {
+        let dirs: Vec<Option<PathBuf>> = files.iter().map(dir_of).collect();
+        let mut docs = Vec::with_capacity(files.len());
+        for (i, f) in files.iter_mut().enumerate() {
+            docs.push(
+                engine::parse(std::mem::take(&mut f.text), opts)
+                    .map_err(|e| (i, file_error(&f.display, e)))?,
+            );
+        }
+        let refs: Vec<&crate::document::Document> = docs.iter().collect();
+        let dir_refs: Vec<Option<&Path>> = dirs.iter().map(|d| d.as_deref()).collect();
+        let mut all = engine::check_project(&refs, opts, &dir_refs);
+        for diags in &mut all {
+            diags.sort_by_key(|d| (d.line, d.column, d.rule));
+        }
+        Ok(all)
     });
     let (files, errors) = split(&results, |d: &Vec<Diagnostic>| (&d[..], None));
     // Findings are shown by position; rules run (and fixes apply) per service.

@@ -46,6 +46,10 @@ pub struct Shared {
     /// Files or directories (walked for compose files); `-` reads standard input.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Files of one project, merged as `docker compose -f a -f b` merges them (repeatable).
+    /// Edits go to the file that defines each service.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
     /// Also apply (or count as fixable) fixes that may break a service.
     #[arg(long)]
     pub unverified: bool,

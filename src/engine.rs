@@ -118,11 +118,73 @@ fn suppressions(doc: &Document) -> Vec<Suppression> {
 
 /// What checking one file found.
 pub fn check(doc: &Document, opts: &Options, dir: Option<&Path>) -> Vec<Diagnostic> {
+    check_project(&[doc], opts, &[dir])
+        .pop()
+        .unwrap_or_default()
+}
+
+/// The file of a project whose definition of `name` receives the edits: the first that
+/// gives it an image or a build, else the first that names it.
+fn home_of(docs: &[&Document], name: &str) -> Option<usize> {
+    let defines = |d: &Document| {
+        d.services.iter().any(|s| {
+            s.name == name
+                && (d.tree.lookup(s.map, "image").is_some()
+                    || d.tree.lookup(s.map, "build").is_some())
+        })
+    };
+    docs.iter().position(|d| defines(d)).or_else(|| {
+        docs.iter()
+            .position(|d| d.services.iter().any(|s| s.name == name))
+    })
+}
+
+/// Check files that Compose merges into one project (`-f a.yaml -f b.yaml`): a service
+/// is judged on its merged definition and reported (and fixed) in its home file.
+pub fn check_project(
+    docs: &[&Document],
+    opts: &Options,
+    dirs: &[Option<&Path>],
+) -> Vec<Vec<Diagnostic>> {
+    (0..docs.len())
+        .map(|i| check_one(docs, i, opts, dirs.get(i).copied().flatten()))
+        .collect()
+}
+
+fn check_one(
+    docs: &[&Document],
+    index: usize,
+    opts: &Options,
+    dir: Option<&Path>,
+) -> Vec<Diagnostic> {
+    let doc = docs[index];
     let mut out = Vec::new();
     let mut sups = suppressions(doc);
     let mut attached: Vec<Option<String>> = vec![None; sups.len()];
     for service in &doc.services {
-        let facts = ServiceFacts::new(doc, service, &opts.settings, dir);
+        if docs.len() > 1 && home_of(docs, &service.name) != Some(index) {
+            continue;
+        }
+        let stack: Vec<(&Document, &crate::document::Service)> = docs
+            .iter()
+            .flat_map(|d| {
+                d.services
+                    .iter()
+                    .filter(|s| s.name == service.name)
+                    .map(move |s| (*d, s))
+            })
+            .collect();
+        // A definition with no image, build or extends anywhere is a fragment of a project
+        // (an override file checked on its own): what it runs is decided elsewhere.
+        let runs_something = stack.iter().any(|(d, s)| {
+            ["image", "build", "extends"]
+                .iter()
+                .any(|k| d.tree.lookup(s.map, k).is_some())
+        });
+        if !runs_something {
+            continue;
+        }
+        let facts = ServiceFacts::layered(doc, service, &opts.settings, dir, stack);
         let key_line = doc.tree.node(service.key).line as usize;
         let mine: Vec<usize> = (0..sups.len())
             .filter(|&i| {
@@ -237,84 +299,126 @@ pub fn fix(
     dir: Option<&Path>,
     min: Applicability,
 ) -> Result<Fixed, FileError> {
-    let doc = parse(text, opts)?;
-    let diagnostics = check(&doc, opts, dir);
-    let mut applied = vec![false; diagnostics.len()];
-    let wanted = |d: &Diagnostic| d.fix.as_ref().is_some_and(|f| f.applicability >= min);
+    fix_project(vec![(text, dir)], opts, min)
+        .map(|mut v| v.pop().expect("one file in, one out"))
+        .map_err(|(_, e)| e)
+}
 
-    let original = std::rc::Rc::new(doc);
-    let mut current = std::rc::Rc::clone(&original);
-    let mut pass_diags: Vec<Diagnostic> = diagnostics.clone();
+/// Fix the files of one project together. On failure, the index of the file at fault.
+pub fn fix_project(
+    files: Vec<(String, Option<&Path>)>,
+    opts: &Options,
+    min: Applicability,
+) -> Result<Vec<Fixed>, (usize, FileError)> {
+    let dirs: Vec<Option<&Path>> = files.iter().map(|(_, d)| *d).collect();
+    let mut docs: Vec<Document> = Vec::with_capacity(files.len());
+    for (i, (text, _)) in files.into_iter().enumerate() {
+        docs.push(parse(text, opts).map_err(|e| (i, e))?);
+    }
+    let wanted = |d: &Diagnostic| d.fix.as_ref().is_some_and(|f| f.applicability >= min);
+    let first = {
+        let refs: Vec<&Document> = docs.iter().collect();
+        check_project(&refs, opts, &dirs)
+    };
+    let originals: Vec<std::rc::Rc<Document>> = docs.into_iter().map(std::rc::Rc::new).collect();
+    let mut current: Vec<std::rc::Rc<Document>> =
+        originals.iter().map(std::rc::Rc::clone).collect();
+    let mut pass = first.clone();
     for _ in 0..MAX_PASSES {
-        let mut selected: Vec<usize> = (0..pass_diags.len())
-            .filter(|&i| wanted(&pass_diags[i]))
-            .collect();
-        // A service that merges (`<<: *db`) another service we are about to fix waits one
-        // pass: it may inherit the new keys instead of getting copies of them.
-        let fixing: Vec<&str> = selected
-            .iter()
-            .map(|&i| pass_diags[i].service.as_str())
-            .collect();
-        let waits: Vec<String> = current
-            .services
-            .iter()
-            .filter(|s| {
-                merged_services(&current, s.map)
-                    .iter()
-                    .any(|other| *other != s.name && fixing.contains(&other.as_str()))
-            })
-            .map(|s| s.name.clone())
-            .collect();
-        if selected
-            .iter()
-            .any(|&i| !waits.contains(&pass_diags[i].service))
-        {
-            selected.retain(|&i| !waits.contains(&pass_diags[i].service));
+        let mut any = false;
+        let mut next_docs = Vec::with_capacity(current.len());
+        for (i, doc) in current.iter().enumerate() {
+            let diags = &pass[i];
+            let mut selected: Vec<usize> =
+                (0..diags.len()).filter(|&j| wanted(&diags[j])).collect();
+            // A service that merges (`<<: *db`) another service we are about to fix waits one
+            // pass: it may inherit the new keys instead of getting copies of them.
+            let fixing: Vec<&str> = selected
+                .iter()
+                .map(|&j| diags[j].service.as_str())
+                .collect();
+            let waits: Vec<String> = doc
+                .services
+                .iter()
+                .filter(|s| {
+                    merged_services(doc, s.map)
+                        .iter()
+                        .any(|other| *other != s.name && fixing.contains(&other.as_str()))
+                })
+                .map(|s| s.name.clone())
+                .collect();
+            if selected.iter().any(|&j| !waits.contains(&diags[j].service)) {
+                selected.retain(|&j| !waits.contains(&diags[j].service));
+            }
+            if selected.is_empty() {
+                next_docs.push(std::rc::Rc::clone(doc));
+                continue;
+            }
+            any = true;
+            let fixes: Vec<_> = selected
+                .iter()
+                .map(|&j| diags[j].fix.as_ref().expect("selected"))
+                .collect();
+            let (new_text, _) = apply(&doc.text, &fixes);
+            let next = Document::parse(new_text, opts.limits).map_err(|e| {
+                (
+                    i,
+                    FileError::Refused(format!(
+                        "the fixed file would not parse ({}:{}: {}); nothing was written",
+                        e.line, e.col, e.message
+                    )),
+                )
+            })?;
+            if !originals[i].same_outside(&next, HARDENING_KEYS) {
+                return Err((
+                    i,
+                    FileError::Refused(
+                        "the fix would change more than hardening keys; nothing was written".into(),
+                    ),
+                ));
+            }
+            next_docs.push(std::rc::Rc::new(next));
         }
-        if selected.is_empty() {
+        if !any {
             break;
         }
-        let fixes: Vec<_> = selected
-            .iter()
-            .map(|&i| pass_diags[i].fix.as_ref().expect("selected"))
-            .collect();
-        let (new_text, _) = apply(&current.text, &fixes);
-        let next = Document::parse(new_text, opts.limits).map_err(|e| {
-            FileError::Refused(format!(
-                "the fixed file would not parse ({}:{}: {}); nothing was written",
-                e.line, e.col, e.message
-            ))
-        })?;
-        if !original.same_outside(&next, HARDENING_KEYS) {
-            return Err(FileError::Refused(
-                "the fix would change more than hardening keys; nothing was written".into(),
-            ));
-        }
-        pass_diags = check(&next, opts, dir);
-        current = std::rc::Rc::new(next);
+        current = next_docs;
+        let refs: Vec<&Document> = current.iter().map(|d| d.as_ref()).collect();
+        pass = check_project(&refs, opts, &dirs);
     }
-    if pass_diags.iter().any(wanted) {
-        return Err(FileError::Refused(
-            "the fixes did not settle (a second run would change the file again); nothing was written".into(),
+    if let Some(i) = pass.iter().position(|d| d.iter().any(wanted)) {
+        return Err((
+            i,
+            FileError::Refused(
+                "the fixes did not settle (a second run would change the file again); nothing was written".into(),
+            ),
         ));
     }
-    // A finding is fixed when the final file no longer has it.
-    for (i, d) in diagnostics.iter().enumerate() {
-        applied[i] = wanted(d)
-            && !pass_diags
-                .iter()
-                .any(|p| p.rule == d.rule && p.service == d.service);
+    let mut out = Vec::with_capacity(current.len());
+    for (i, (cur, orig)) in current.into_iter().zip(originals).enumerate() {
+        let text = cur.text.clone();
+        drop(cur);
+        let original = match std::rc::Rc::try_unwrap(orig) {
+            Ok(doc) => doc.text,
+            Err(shared) => shared.text.clone(),
+        };
+        // A finding is fixed when the final file no longer has it.
+        let diagnostics = first[i].clone();
+        let applied = diagnostics
+            .iter()
+            .map(|d| {
+                wanted(d)
+                    && !pass[i]
+                        .iter()
+                        .any(|p| p.rule == d.rule && p.service == d.service)
+            })
+            .collect();
+        out.push(Fixed {
+            original,
+            text,
+            diagnostics,
+            applied,
+        });
     }
-    let text = current.text.clone();
-    drop(current);
-    let original = match std::rc::Rc::try_unwrap(original) {
-        Ok(doc) => doc.text,
-        Err(shared) => shared.text.clone(),
-    };
-    Ok(Fixed {
-        original,
-        text,
-        diagnostics,
-        applied,
-    })
+    Ok(out)
 }

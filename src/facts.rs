@@ -100,6 +100,8 @@ pub struct ServiceFacts<'a> {
     pub bind_mounts: bool,
     /// The service's own `command` and `entrypoint`, joined.
     pub command: String,
+    /// Every definition of the service, in file order (one unless files are merged).
+    pub stack: Vec<(&'a Document, &'a Service)>,
 }
 
 /// Every Linux capability name (capabilities(7)), without `CAP_`.
@@ -191,15 +193,31 @@ impl<'a> ServiceFacts<'a> {
         settings: &'a Settings,
         dir: Option<&Path>,
     ) -> ServiceFacts<'a> {
-        let tree = &doc.tree;
-        let map = service.map;
+        ServiceFacts::layered(doc, service, settings, dir, vec![(doc, service)])
+    }
+
+    /// Facts for a service that several files of one project define (`-f a -f b`): `stack`
+    /// holds every definition in file order, `doc`/`service` is the one edits go to.
+    /// Later files win for single values; lists (`cap_add`, `volumes` …) append.
+    pub fn layered(
+        doc: &'a Document,
+        service: &'a Service,
+        settings: &'a Settings,
+        dir: Option<&Path>,
+        stack: Vec<(&'a Document, &'a Service)>,
+    ) -> ServiceFacts<'a> {
         let scalar = |key: &str| {
-            tree.lookup(map, key)
-                .and_then(|(_, v, _)| tree.scalar(v).map(str::to_string))
+            stack.iter().rev().find_map(|(d, s)| {
+                d.tree
+                    .lookup(s.map, key)
+                    .and_then(|(_, v, _)| d.tree.scalar(v).map(str::to_string))
+            })
         };
-        let build = tree
-            .lookup(map, "build")
-            .map(|(_, v, _)| dockerfile::inspect(doc, v, dir, &settings.extra_profiles));
+        let build = stack.iter().rev().find_map(|(d, s)| {
+            d.tree
+                .lookup(s.map, "build")
+                .map(|(_, v, _)| dockerfile::inspect(d, v, dir, &settings.extra_profiles))
+        });
         let image = match &build {
             // A build's final stage decides what runs, whatever `image:` names (the tag of the result).
             Some(b) => b.base.clone(),
@@ -214,11 +232,25 @@ impl<'a> ServiceFacts<'a> {
         };
         let mut command = String::new();
         for key in ["entrypoint", "command"] {
-            if let Some((_, v, _)) = tree.lookup(map, key) {
-                collect_text(doc, v, &mut command);
+            if let Some((d, v)) = stack
+                .iter()
+                .rev()
+                .find_map(|(d, s)| d.tree.lookup(s.map, key).map(|(_, v, _)| (*d, v)))
+            {
+                collect_text(d, v, &mut command);
             }
         }
-        let (docker_socket, bind_mounts) = volumes(doc, map);
+        let (mut docker_socket, mut bind_mounts) = (None, false);
+        for (d, s) in &stack {
+            let (sock, bind) = volumes(d, s.map);
+            if std::ptr::eq(*d, doc) {
+                docker_socket = docker_socket.or(sock);
+            } else if sock.is_some() && docker_socket.is_none() {
+                // Point at the service key when the mount is in another file.
+                docker_socket = Some(service.key);
+            }
+            bind_mounts |= bind;
+        }
         ServiceFacts {
             doc,
             service,
@@ -234,7 +266,36 @@ impl<'a> ServiceFacts<'a> {
             pid_host: scalar("pid").as_deref() == Some("host"),
             bind_mounts,
             command,
+            stack,
         }
+    }
+
+    /// Every entry of a list-valued key across all files that define the service.
+    pub fn items(&self, key: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (d, s) in &self.stack {
+            let tree = &d.tree;
+            if let Some((_, v, _)) = tree.lookup(s.map, key) {
+                if tree.node(v).tag() == Some("!reset") || tree.node(v).tag() == Some("!override") {
+                    out.clear();
+                }
+                for &i in tree.items(tree.resolve(v)) {
+                    if let Some(x) = tree.scalar(i) {
+                        out.push(x.to_string());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A single value across all files that define the service (the last one wins).
+    pub fn value(&self, key: &str) -> Option<String> {
+        self.stack.iter().rev().find_map(|(d, s)| {
+            d.tree
+                .lookup(s.map, key)
+                .and_then(|(_, v, _)| d.tree.scalar(v).map(str::to_string))
+        })
     }
 
     /// The state of a list-valued hardening key.

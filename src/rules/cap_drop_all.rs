@@ -243,14 +243,14 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
     }
     let drop = f.list("cap_drop");
     let add = f.list("cap_add");
-    if drop.items().iter().any(|c| cap_name(c) == "ALL") {
+    if f.items("cap_drop").iter().any(|c| cap_name(c) == "ALL") {
         return None;
     }
     let mut d = rule.diagnostic(
         f,
         format!("{} runs with all default capabilities", f.name()),
     );
-    if add.items().iter().any(|c| cap_name(c) == "ALL") {
+    if f.items("cap_add").iter().any(|c| cap_name(c) == "ALL") {
         d.reason =
             "cap_add: ALL grants every capability; dropping ALL would not change that".into();
         return Some(d);
@@ -269,7 +269,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
     d.confidence = plan.confidence;
     d.source = plan.source;
     d.reason = plan.reason;
-    let existing: Vec<String> = add.items().iter().map(|c| cap_name(c)).collect();
+    let existing: Vec<String> = f.items("cap_add").iter().map(|c| cap_name(c)).collect();
     let needed: Vec<String> = plan
         .caps
         .iter()

@@ -67,7 +67,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         return None;
     }
     let list = f.list("security_opt");
-    if nnp_setting(list.items()).is_some() {
+    if nnp_setting(&f.items("security_opt")).is_some() {
         return None;
     }
     let mut d = rule.diagnostic(

@@ -49,7 +49,8 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
     let tree = &f.doc.tree;
     let needs_host = f.privileged || f.network_host || f.pid_host;
     let current = tree.lookup(f.service.map, "userns_mode");
-    let value = current.and_then(|(_, v, _)| tree.scalar(v));
+    let effective = f.value("userns_mode");
+    let value = effective.as_deref();
     let why_host = if f.privileged {
         "privileged"
     } else if f.network_host {
@@ -58,7 +59,11 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         "pid: host"
     };
     if value == Some("host") && !needs_host {
-        let (k, _, local) = current?;
+        let Some((k, _, local)) = current else {
+            let mut d = rule.diagnostic(f, format!("{} turns off user-namespace remapping (`userns_mode: host`) without needing to", f.name()));
+            d.reason = "set in another file of the project; remove it there".into();
+            return Some(d);
+        };
         let mut d = rule.diagnostic(
             f,
             format!(
@@ -96,7 +101,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
             format!("--userns-remap: the daemon cannot remap users for a {why_host} container");
         d.confidence = Confidence::Verified;
         d.source = Some("moby daemon/daemon_unix.go verifyPlatformContainerSettings".into());
-        if current.is_some() || f.service.is_alias {
+        if effective.is_some() || f.service.is_alias {
             d.reason
                 .push_str("; not fixed: userns_mode already has another value");
             return Some(d);

@@ -1,0 +1,73 @@
+//! Every file of the shared corpus of real compose files (../shared/corpus/public, when it
+//! exists) is fixed without the engine refusing its own edits, and a second run changes
+//! nothing. Skips with a message when the corpus is absent.
+
+use std::path::{Path, PathBuf};
+
+use compose_harden::document::Document;
+use compose_harden::edit::Applicability;
+use compose_harden::engine::{self, FileError, Options};
+use compose_harden::yaml::Limits;
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_corpus_file_fixes_cleanly_and_settles() {
+    let root = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/corpus/public"
+    ));
+    if !root.is_dir() {
+        eprintln!("skipped: no corpus at {}", root.display());
+        return;
+    }
+    let mut all = Vec::new();
+    files(root, &mut all);
+    all.sort();
+    let opts = Options::default();
+    let (mut fixed, mut refused_input) = (0, 0);
+    for path in &all {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let dir = path.parent();
+        for min in [Applicability::Verified, Applicability::Unverified] {
+            match engine::fix(text.clone(), &opts, dir, min) {
+                Ok(out) => {
+                    if out.changed() {
+                        fixed += 1;
+                        Document::parse(out.text.clone(), Limits::default())
+                            .expect("output parses");
+                        let again =
+                            engine::fix(out.text.clone(), &opts, dir, min).expect("second run");
+                        assert_eq!(
+                            again.text,
+                            out.text,
+                            "{}: second run changed it",
+                            path.display()
+                        );
+                    }
+                }
+                Err(FileError::Input(_)) => refused_input += 1,
+                Err(FileError::Refused(m)) => panic!("{}: {m}", path.display()),
+            }
+        }
+    }
+    eprintln!(
+        "{} files: {fixed} fixes made, {refused_input} refused as not compose",
+        all.len()
+    );
+    assert!(fixed > 1000);
+}

@@ -41,6 +41,8 @@ pub struct Io<'a> {
     pub stderr: &'a mut dyn Write,
     /// Colour the diff (stdout is a terminal and NO_COLOR is unset).
     pub color: bool,
+    /// Show a progress bar on stderr for long runs (stderr is a terminal, not --quiet).
+    pub progress: bool,
     /// Set when the user asks to stop (SIGINT, SIGTERM): files not yet started are skipped,
     /// files being written are finished, so every file is either old or new.
     pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -427,6 +429,17 @@ fn process<T: Send>(
     let opts = configs(shared, &inputs);
     let groups = groups(&inputs);
     let stop = std::sync::Arc::clone(&io.stop);
+    // A bar only where a person watches, and only for runs long enough to need one.
+    let bar = if io.progress && !shared.quiet && groups.len() >= 200 {
+        let b = indicatif::ProgressBar::new(groups.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files  {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let mut slots: Vec<Option<Slot>> = inputs.into_iter().zip(opts).map(Some).collect();
     let jobs: Vec<Vec<(usize, Slot)>> = groups
         .iter()
@@ -504,9 +517,11 @@ fn process<T: Send>(
                         .collect(),
                 }
             };
+            bar.inc(1);
             indices.into_iter().zip(results).collect::<Vec<_>>()
         })
         .collect();
+    bar.finish_and_clear();
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, r)| r).collect()
 }

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         stdout: &mut stdout.lock(),
         stderr: &mut std::io::stderr().lock(),
         color,
+        progress: std::io::stderr().is_terminal(),
         stop,
     };
     ExitCode::from(app::run(cli, &mut io) as u8)

@@ -46,14 +46,8 @@ fn merged_services(doc: &Document, map: crate::yaml::NodeId) -> Vec<String> {
             if !tree.is_merge_key(k) {
                 continue;
             }
-            let v = tree.resolve(v);
-            let sources: Vec<_> = if tree.is_sequence(v) {
-                tree.items(v).to_vec()
-            } else {
-                vec![v]
-            };
+            let sources = tree.merge_sources(v);
             for src in sources {
-                let src = tree.resolve(src);
                 if let Some(s) = doc.services.iter().find(|s| s.map == src) {
                     out.push(s.name.clone());
                 }

@@ -544,12 +544,7 @@ impl Tree {
             if !self.is_merge_key(k) {
                 continue;
             }
-            let v = self.resolve(v);
-            let sources: Vec<NodeId> = if self.is_sequence(v) {
-                self.items(v).to_vec()
-            } else {
-                vec![v]
-            };
+            let sources = self.merge_sources(v);
             for s in sources {
                 let s = self.resolve(s);
                 if !self.is_mapping(s) {
@@ -561,6 +556,16 @@ impl Tree {
             }
         }
         None
+    }
+
+    /// The nodes a merge key's value names (`<<: *a` or `<<: [*a, *b]`), aliases followed.
+    pub fn merge_sources(&self, value: NodeId) -> Vec<NodeId> {
+        let v = self.resolve(value);
+        if self.is_sequence(v) {
+            self.items(v).iter().map(|&i| self.resolve(i)).collect()
+        } else {
+            vec![v]
+        }
     }
 
     /// All keys of a mapping after applying merge keys, in a stable order.
@@ -576,12 +581,7 @@ impl Tree {
         }
         for &(k, v) in self.entries(map) {
             if self.is_merge_key(k) {
-                let v = self.resolve(v);
-                let sources: Vec<NodeId> = if self.is_sequence(v) {
-                    self.items(v).to_vec()
-                } else {
-                    vec![v]
-                };
+                let sources = self.merge_sources(v);
                 for s in sources {
                     self.collect_keys(self.resolve(s), out, depth + 1);
                 }
@@ -766,12 +766,7 @@ impl Tree {
         let mut merged: Vec<(Value, Value)> = Vec::new();
         for &(k, v) in self.entries(map) {
             if self.is_merge_key(k) {
-                let v = self.resolve(v);
-                let sources: Vec<NodeId> = if self.is_sequence(v) {
-                    self.items(v).to_vec()
-                } else {
-                    vec![v]
-                };
+                let sources = self.merge_sources(v);
                 for s in sources {
                     let s = self.resolve(s);
                     if self.is_mapping(s) {

@@ -87,31 +87,8 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
                     p.sources.first().cloned(),
                 )
             }
-            (Some(p), None) => match p.class {
-                Class::RootThenDrop
-                | Class::SelfDroppingDaemon
-                | Class::DoNotHarden
-                | Class::NonRoot => return None,
-                Class::RootNoDrop | Class::BaseImage => {
-                    let u = p
-                        .user
-                        .clone()
-                        .unwrap_or_else(|| f.settings.default_user.clone());
-                    (
-                        u,
-                        Applicability::Unverified,
-                        Confidence::Unverified,
-                        format!(
-                            "{} runs as root and never drops it; {}",
-                            f.image_label(),
-                            p.why
-                        ),
-                        p.sources.first().cloned(),
-                    )
-                }
-            },
             (_, Some(b)) if b.drops_privileges.is_some() => return None,
-            (Some(p), Some(_)) => match p.class {
+            (Some(p), _) => match p.class {
                 Class::RootNoDrop | Class::BaseImage => (
                     p.user
                         .clone()

@@ -61,6 +61,20 @@ impl Document {
                 message: "the file contains a NUL byte; it is not a text file".into(),
             });
         }
+        if let Some(pos) = text
+            .as_bytes()
+            .windows(2)
+            .position(|w| w[0] == b'\r' && w[1] != b'\n')
+            .or_else(|| text.ends_with('\r').then(|| text.len() - 1))
+        {
+            let lines = LineIndex::new(&text);
+            let (line, col) = lines.line_col(&text, pos);
+            return Err(InputError {
+                line,
+                col,
+                message: "a bare carriage return (CR without LF) ends a line here; save the file with LF or CRLF line endings".into(),
+            });
+        }
         let tree = Tree::parse(&text, limits).map_err(|e| InputError {
             line: e.line,
             col: e.col,

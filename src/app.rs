@@ -324,6 +324,11 @@ struct Tally {
     unfixable: usize,
     errors: usize,
     interrupted: usize,
+    /// Services with findings: every fix applied / some fix left for --unverified / some
+    /// finding without a fix.
+    services_done: usize,
+    services_unverified: usize,
+    services_human: usize,
 }
 
 impl Tally {
@@ -331,6 +336,29 @@ impl Tally {
         self.files += 1;
         if fixed.changed() {
             self.changed_files += 1;
+        }
+        let mut names: Vec<&str> = fixed
+            .diagnostics
+            .iter()
+            .map(|d| d.service.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let mine = || {
+                fixed
+                    .diagnostics
+                    .iter()
+                    .zip(&fixed.applied)
+                    .filter(|(d, _)| d.service == name)
+            };
+            if mine().any(|(d, _)| d.fix.is_none()) {
+                self.services_human += 1;
+            } else if mine().any(|(_, applied)| !applied) {
+                self.services_unverified += 1;
+            } else {
+                self.services_done += 1;
+            }
         }
         for (d, applied) in fixed.diagnostics.iter().zip(&fixed.applied) {
             match (&d.fix, applied) {
@@ -663,13 +691,32 @@ fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                 plural(tally.unfixable, "finding", "findings")
             ));
         }
-        if tally.errors > 0 {
+        if tally.errors > tally.interrupted {
             line.push_str(&format!(
                 "; {} failed",
-                plural(tally.errors, "file", "files")
+                plural(tally.errors - tally.interrupted, "file", "files")
+            ));
+        }
+        if tally.interrupted > 0 {
+            line.push_str(&format!(
+                "; interrupted: {} left unchanged",
+                plural(tally.interrupted, "file", "files")
             ));
         }
         writeln!(io.stderr, "{line}")?;
+        // On a terminal (or with --verbose), a summary table for runs over several files.
+        if (io.progress || args.shared.verbose) && tally.files + tally.errors > 1 {
+            writeln!(
+                io.stderr,
+                "  files     {:>6} scanned  {:>6} changed  {:>6} failed\n  services  {:>6} hardened {:>6} need --unverified  {:>6} need a human",
+                tally.files + tally.errors,
+                tally.changed_files,
+                tally.errors,
+                tally.services_done,
+                tally.services_unverified,
+                tally.services_human,
+            )?;
+        }
     }
     Ok(if tally.errors > 0 {
         ExitStatus::Error

@@ -652,7 +652,10 @@ fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                 if diff_mode && fixed.changed() {
                     any_diff = true;
                     let path = input.display.trim_start_matches('/');
-                    let d = diff::unified(path, &fixed.original, &fixed.text);
+                    let d = match &fixed.edits {
+                        Some(edits) => diff::unified_from_edits(path, &fixed.original, edits),
+                        None => diff::unified(path, &fixed.original, &fixed.text),
+                    };
                     let d = if io.color { diff::colorize(&d) } else { d };
                     io.stdout.write_all(d.as_bytes())?;
                 }

@@ -86,6 +86,12 @@ impl Fix {
 /// skipped as a whole; the indices of the applied fixes are returned with the new text.
 /// Insertions at the same offset land in the order the fixes are given.
 pub fn apply(text: &str, fixes: &[&Fix]) -> (String, Vec<usize>) {
+    let (out, applied, _) = apply_edits(text, fixes);
+    (out, applied)
+}
+
+/// [`apply`], also returning the edits in the order they were applied (offsets into `text`).
+pub fn apply_edits(text: &str, fixes: &[&Fix]) -> (String, Vec<usize>, Vec<Edit>) {
     let mut taken: Vec<(usize, &Edit)> = Vec::new();
     let mut applied = Vec::new();
     for (i, fix) in fixes.iter().enumerate() {
@@ -104,13 +110,17 @@ pub fn apply(text: &str, fixes: &[&Fix]) -> (String, Vec<usize>) {
     let extra: usize = taken.iter().map(|(_, e)| e.content.len()).sum();
     let mut out = String::with_capacity(text.len() + extra);
     let mut pos = 0;
-    for (_, e) in taken {
+    for (_, e) in &taken {
         out.push_str(&text[pos..e.start]);
         out.push_str(&e.content);
         pos = e.end;
     }
     out.push_str(&text[pos..]);
-    (out, applied)
+    (
+        out,
+        applied,
+        taken.into_iter().map(|(_, e)| e.clone()).collect(),
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::document::{Document, InputError};
-use crate::edit::{Applicability, apply};
+use crate::edit::Applicability;
 use crate::facts::{ServiceFacts, Settings};
 use crate::rules::{Diagnostic, REGISTRY};
 use crate::yaml::Limits;
@@ -71,7 +71,7 @@ struct Suppression {
     used: Vec<&'static str>,
 }
 
-const SUPPRESSION: &str = "compose-harden:";
+const SUPPRESSION: &str = crate::yaml::COMMENT_DIRECTIVE;
 
 fn suppressions(doc: &Document) -> Vec<Suppression> {
     let text = &doc.text;
@@ -274,6 +274,9 @@ pub struct Fixed {
     /// Findings of the first pass, with `applied[i]` telling whether diagnostic i was fixed.
     pub diagnostics: Vec<Diagnostic>,
     pub applied: Vec<bool>,
+    /// The edits that turn `original` into `text`, when one pass made them all (the diff
+    /// is then written from them instead of searched for).
+    pub edits: Option<Vec<crate::edit::Edit>>,
 }
 
 impl Fixed {
@@ -318,7 +321,9 @@ pub fn fix_project(
     let mut current: Vec<std::rc::Rc<Document>> =
         originals.iter().map(std::rc::Rc::clone).collect();
     let mut pass = first.clone();
-    for _ in 0..MAX_PASSES {
+    // Per file: the edits of the first pass, dropped when a later pass edits it again.
+    let mut made: Vec<Option<Vec<crate::edit::Edit>>> = vec![Some(Vec::new()); current.len()];
+    for round in 0..MAX_PASSES {
         let mut any = false;
         let mut next_docs = Vec::with_capacity(current.len());
         for (i, doc) in current.iter().enumerate() {
@@ -353,7 +358,8 @@ pub fn fix_project(
                 .iter()
                 .map(|&j| diags[j].fix.as_ref().expect("selected"))
                 .collect();
-            let (new_text, _) = apply(&doc.text, &fixes);
+            let (new_text, _, taken) = crate::edit::apply_edits(&doc.text, &fixes);
+            made[i] = if round == 0 { Some(taken) } else { None };
             let next = Document::parse(new_text, opts.limits).map_err(|e| {
                 (
                     i,
@@ -412,6 +418,7 @@ pub fn fix_project(
             text,
             diagnostics,
             applied,
+            edits: made[i].take(),
         });
     }
     Ok(out)

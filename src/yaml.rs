@@ -92,12 +92,16 @@ impl Node {
     }
 }
 
+/// The prefix of the only comments the tool reads (`# compose-harden: ignore[...]`).
+pub const COMMENT_DIRECTIVE: &str = "compose-harden:";
+
 /// A parsed single-document YAML stream.
 #[derive(Debug, Clone)]
 pub struct Tree {
     pub nodes: Vec<Node>,
     pub root: NodeId,
-    /// Byte ranges of every comment (`#` to end of line, line break excluded).
+    /// Byte ranges of every comment (`#` to end of line, line break excluded), collected
+    /// only when the text contains [`COMMENT_DIRECTIVE`].
     pub comments: Vec<(usize, usize)>,
 }
 
@@ -204,6 +208,9 @@ impl Tree {
             // A run of comments is buffered while the parser looks ahead; real files have
             // long commented-out sections, and the text itself already bounds the count.
             max_buffered_comment_events: text.len() / 2 + 96,
+            // Comments matter only for suppression directives; reading them costs about a
+            // fifth of the parse, so they are collected only when a directive may exist.
+            emit_comments: text.contains(COMMENT_DIRECTIVE),
             block_nesting_limit: limits.max_depth,
             flow_nesting_limit: limits.max_depth,
         };

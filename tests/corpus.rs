@@ -37,7 +37,7 @@ fn every_corpus_file_fixes_cleanly_and_settles() {
     files(root, &mut all);
     all.sort();
     let opts = Options::default();
-    let (mut fixed, mut refused_input) = (0, 0);
+    let (mut fixed, mut refused_input, mut differing) = (0, 0, 0);
     for path in &all {
         let Ok(text) = std::fs::read_to_string(path) else {
             continue;
@@ -48,6 +48,15 @@ fn every_corpus_file_fixes_cleanly_and_settles() {
                 Ok(out) => {
                     if out.changed() {
                         fixed += 1;
+                        if let Some(edits) = &out.edits {
+                            let direct =
+                                compose_harden::diff::unified_from_edits("f", &out.original, edits);
+                            let searched =
+                                compose_harden::diff::unified("f", &out.original, &out.text);
+                            if direct != searched {
+                                differing += 1;
+                            }
+                        }
                         Document::parse(out.text.clone(), Limits::default())
                             .expect("output parses");
                         let again =
@@ -66,8 +75,10 @@ fn every_corpus_file_fixes_cleanly_and_settles() {
         }
     }
     eprintln!(
-        "{} files: {fixed} fixes made, {refused_input} refused as not compose",
+        "{} files: {fixed} fixes made, {refused_input} refused as not compose, {differing} diffs written from edits differ from a searched diff",
         all.len()
     );
     assert!(fixed > 1000);
+    // The diff written from the edits and the one a diff search finds agree on real files.
+    assert_eq!(differing, 0);
 }

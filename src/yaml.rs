@@ -432,18 +432,26 @@ impl Tree {
     }
 
     fn check_duplicate_keys(&self) -> Result<(), SyntaxError> {
-        let mut seen: HashMap<&str, ()> = HashMap::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for node in &self.nodes {
             let Kind::Mapping { entries, .. } = &node.kind else {
                 continue;
             };
             seen.clear();
-            for &(k, _) in entries {
+            for (i, &(k, _)) in entries.iter().enumerate() {
                 let Some(key) = self.scalar(k) else { continue };
                 if key == "<<" && self.nodes[k].tag().is_none() {
                     continue;
                 }
-                if seen.insert(key, ()).is_some() {
+                // Most mappings are small: a scan beats hashing them.
+                let dup = if entries.len() <= 16 {
+                    entries[..i]
+                        .iter()
+                        .any(|&(p, _)| self.scalar(p) == Some(key) && !self.is_merge_key(p))
+                } else {
+                    !seen.insert(key)
+                };
+                if dup {
                     let n = &self.nodes[k];
                     return Err(SyntaxError {
                         line: n.line as usize,
@@ -615,22 +623,35 @@ impl Tree {
         let mut size: Vec<usize> = vec![0; self.nodes.len()];
         let mut done = vec![false; self.nodes.len()];
         let mut stack: Vec<(NodeId, bool)> = vec![(self.root, false)];
+        // Children of a node without allocating: keys and values of a mapping, items of a
+        // sequence, the target of an alias.
+        let child_count = |id: NodeId| match &self.nodes[id].kind {
+            Kind::Scalar { .. } => 0,
+            Kind::Alias { .. } => 1,
+            Kind::Sequence { items, .. } => items.len(),
+            Kind::Mapping { entries, .. } => entries.len() * 2,
+        };
+        let child = |id: NodeId, i: usize| match &self.nodes[id].kind {
+            Kind::Alias { target } => *target,
+            Kind::Sequence { items, .. } => items[i],
+            Kind::Mapping { entries, .. } => {
+                if i % 2 == 0 {
+                    entries[i / 2].0
+                } else {
+                    entries[i / 2].1
+                }
+            }
+            Kind::Scalar { .. } => id,
+        };
         while let Some((id, children_done)) = stack.pop() {
             if done[id] {
                 continue;
             }
-            let children: Vec<NodeId> = match &self.nodes[id].kind {
-                Kind::Scalar { .. } => vec![],
-                Kind::Alias { target } => vec![*target],
-                Kind::Sequence { items, .. } => items.clone(),
-                Kind::Mapping { entries, .. } => {
-                    entries.iter().flat_map(|&(k, v)| [k, v]).collect()
-                }
-            };
+            let n = child_count(id);
             if children_done {
                 let mut total: usize = 1;
-                for c in children {
-                    total = total.saturating_add(size[c]);
+                for i in 0..n {
+                    total = total.saturating_add(size[child(id, i)]);
                 }
                 if total > limit {
                     return None;
@@ -639,7 +660,8 @@ impl Tree {
                 done[id] = true;
             } else {
                 stack.push((id, true));
-                for c in children {
+                for i in 0..n {
+                    let c = child(id, i);
                     if !done[c] {
                         if stack.len() > self.nodes.len() * 2 + 16 {
                             return None; // a cycle (recursive alias)

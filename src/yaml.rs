@@ -635,7 +635,7 @@ impl Tree {
             Kind::Alias { target } => *target,
             Kind::Sequence { items, .. } => items[i],
             Kind::Mapping { entries, .. } => {
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     entries[i / 2].0
                 } else {
                     entries[i / 2].1

@@ -274,11 +274,21 @@ impl Tree {
                             keep = false;
                         }
                     } else if start == end && style == Style::Plain {
-                        // An empty (null) value: the parser places it at the next token.
-                        // Anchor it right after its key instead.
-                        if let Some(Frame::Map { key: Some(k), .. }) = stack.last() {
-                            start = nodes[*k].end;
-                            end = start;
+                        // An empty (null) node: the parser places it at the next token.
+                        // A value sits right after its key; an empty explicit key (`? `)
+                        // right after whatever came before it.
+                        match stack.last() {
+                            Some(Frame::Map { key: Some(k), .. }) => {
+                                start = nodes[*k].end;
+                                end = start;
+                            }
+                            Some(Frame::Map { key: None, .. }) => {
+                                if let Some(prev) = last_node {
+                                    start = nodes[prev].end.min(start);
+                                    end = start;
+                                }
+                            }
+                            _ => {}
                         }
                     }
                     let tag = tag_text(tag.as_ref());

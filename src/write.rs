@@ -60,3 +60,47 @@ fn lower(e: &std::io::Error) -> String {
         None => s.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_changed_since_it_was_read_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("compose.yaml");
+        std::fs::write(&p, "changed by someone else\n").unwrap();
+        let e = replace(&p, b"what we read\n", b"our fix\n").unwrap_err();
+        assert!(e.contains("changed while it was being fixed"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "changed by someone else\n"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn mode_is_kept_and_symlinks_are_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.yaml");
+        std::fs::write(&target, "old\n").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("compose.yaml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        replace(&link, b"old\n", b"new\n").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
+        assert_eq!(
+            std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+    }
+}

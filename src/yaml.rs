@@ -528,13 +528,6 @@ impl Tree {
         matches!(self.nodes[self.resolve(id)].kind, Kind::Sequence { .. })
     }
 
-    pub fn is_flow(&self, id: NodeId) -> bool {
-        matches!(
-            self.nodes[id].kind,
-            Kind::Mapping { flow: true, .. } | Kind::Sequence { flow: true, .. }
-        )
-    }
-
     /// The value of `key` written directly in mapping `map` (no merge keys).
     pub fn get(&self, map: NodeId, key: &str) -> Option<(NodeId, NodeId)> {
         self.entries(map)
@@ -590,31 +583,6 @@ impl Tree {
             self.items(v).iter().map(|&i| self.resolve(i)).collect()
         } else {
             vec![v]
-        }
-    }
-
-    /// All keys of a mapping after applying merge keys, in a stable order.
-    pub fn merged_keys(&self, map: NodeId) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        self.collect_keys(map, &mut out, 0);
-        out
-    }
-
-    fn collect_keys(&self, map: NodeId, out: &mut Vec<String>, depth: usize) {
-        if depth > 32 {
-            return;
-        }
-        for &(k, v) in self.entries(map) {
-            if self.is_merge_key(k) {
-                let sources = self.merge_sources(v);
-                for s in sources {
-                    self.collect_keys(self.resolve(s), out, depth + 1);
-                }
-            } else if let Some(key) = self.scalar(k)
-                && !out.iter().any(|o| o == key)
-            {
-                out.push(key.to_string());
-            }
         }
     }
 }

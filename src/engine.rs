@@ -133,6 +133,53 @@ fn home_of(docs: &[&Document], name: &str) -> Option<usize> {
     })
 }
 
+/// Every definition of service `name` across the project's files, in merge order: what it
+/// `extends` (a service of the same project, named without `file:`) first, then each file's
+/// own definition.
+fn definitions<'d>(
+    docs: &[&'d Document],
+    name: &str,
+    depth: usize,
+) -> Vec<(&'d Document, &'d crate::document::Service)> {
+    let own: Vec<(&Document, &crate::document::Service)> = docs
+        .iter()
+        .flat_map(|d| {
+            d.services
+                .iter()
+                .filter(|s| s.name == name)
+                .map(move |s| (*d, s))
+        })
+        .collect();
+    if depth >= 8 {
+        return own;
+    }
+    let mut base: Option<String> = None;
+    for (d, s) in &own {
+        let tree = &d.tree;
+        let Some((_, v, _)) = tree.lookup(s.map, "extends") else {
+            continue;
+        };
+        let target = match tree.scalar(v) {
+            Some(t) => Some(t.to_string()),
+            None if tree.lookup(tree.resolve(v), "file").is_none() => tree
+                .lookup(tree.resolve(v), "service")
+                .and_then(|(_, x, _)| tree.scalar(x).map(str::to_string)),
+            None => None,
+        };
+        if target.is_some() {
+            base = target;
+        }
+    }
+    match base {
+        Some(b) if b != name => {
+            let mut all = definitions(docs, &b, depth + 1);
+            all.extend(own);
+            all
+        }
+        _ => own,
+    }
+}
+
 /// Check files that Compose merges into one project (`-f a.yaml -f b.yaml`): a service
 /// is judged on its merged definition and reported (and fixed) in its home file.
 pub fn check_project(
@@ -159,15 +206,7 @@ fn check_one(
         if docs.len() > 1 && home_of(docs, &service.name) != Some(index) {
             continue;
         }
-        let stack: Vec<(&Document, &crate::document::Service)> = docs
-            .iter()
-            .flat_map(|d| {
-                d.services
-                    .iter()
-                    .filter(|s| s.name == service.name)
-                    .map(move |s| (*d, s))
-            })
-            .collect();
+        let stack = definitions(docs, &service.name, 0);
         // A definition with no image, build or extends anywhere is a fragment of a project
         // (an override file checked on its own): what it runs is decided elsewhere.
         let runs_something = stack.iter().any(|(d, s)| {
@@ -340,8 +379,16 @@ pub fn fix_project(
                 .services
                 .iter()
                 .filter(|s| {
-                    merged_services(doc, s.map)
-                        .iter()
+                    let mut from = merged_services(doc, s.map);
+                    // `extends: db` inherits like a merge key does.
+                    let refs: Vec<&Document> = current.iter().map(|d| d.as_ref()).collect();
+                    from.extend(
+                        definitions(&refs, &s.name, 0)
+                            .iter()
+                            .map(|(_, x)| x.name.clone())
+                            .filter(|n| *n != s.name),
+                    );
+                    from.iter()
                         .any(|other| *other != s.name && fixing.contains(&other.as_str()))
                 })
                 .map(|s| s.name.clone())

@@ -276,3 +276,24 @@ fn fixes_say_why_and_how_sure() {
         Applicability::Verified
     );
 }
+
+#[test]
+fn extends_inherits_the_base_service() {
+    let c = "services:\n  base:\n    image: postgres:16\n  child:\n    extends:\n      service: base\n  short:\n    extends: base\n";
+    for s in ["child", "short"] {
+        assert_eq!(
+            caps_of(&plan(c, s)).1,
+            "add cap_drop: [ALL], cap_add: [CHOWN, DAC_OVERRIDE, SETGID, SETUID]",
+            "{s} runs postgres"
+        );
+    }
+    // Fixing the base first lets the children inherit instead of copying.
+    let fixed = engine::fix(
+        c.to_string(),
+        &Options::default(),
+        None,
+        Applicability::Verified,
+    )
+    .unwrap();
+    assert_eq!(fixed.text.matches("cap_drop").count(), 1, "{}", fixed.text);
+}

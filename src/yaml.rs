@@ -32,7 +32,8 @@ impl Style {
 #[derive(Debug, Clone)]
 pub enum Kind {
     Scalar {
-        value: Box<str>,
+        /// The scalar's text after escapes and folding, kept in [`Tree::values`].
+        value: ValueRef,
         style: Style,
         /// Block scalars with keep chomping (`|+`, `>+`): trailing blank lines are content.
         keep: bool,
@@ -50,6 +51,20 @@ pub enum Kind {
     Alias {
         target: NodeId,
     },
+}
+
+/// Where a scalar's text sits in [`Tree::values`] (one buffer for all scalars, instead of
+/// one allocation each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueRef {
+    start: u32,
+    len: u32,
+}
+
+impl ValueRef {
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.start as usize + self.len as usize
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +114,8 @@ pub const COMMENT_DIRECTIVE: &str = "compose-harden:";
 #[derive(Debug, Clone)]
 pub struct Tree {
     pub nodes: Vec<Node>,
+    /// The text of every scalar, back to back.
+    values: String,
     pub root: NodeId,
     /// Byte ranges of every comment (`#` to end of line, line break excluded), collected
     /// only when the text contains [`COMMENT_DIRECTIVE`].
@@ -214,9 +231,10 @@ impl Tree {
             block_nesting_limit: limits.max_depth,
             flow_nesting_limit: limits.max_depth,
         };
-        // About one node per 12 bytes in real compose files; growing past it doubles once.
-        let mut nodes: Vec<Node> = Vec::with_capacity(text.len() / 12 + 16);
+        // About one node per 17 bytes in real compose files; growing past it doubles once.
+        let mut nodes: Vec<Node> = Vec::with_capacity(text.len() / 16 + 16);
         let mut comments = Vec::new();
+        let mut values = String::with_capacity(text.len() / 2);
         let mut stack: Vec<Frame> = Vec::new();
         let mut anchors: HashMap<usize, NodeId> = HashMap::new();
         let mut root: Option<NodeId> = None;
@@ -292,8 +310,13 @@ impl Tree {
                         }
                     }
                     let tag = tag_text(tag.as_ref());
+                    let at = values.len();
+                    values.push_str(&value);
                     let kind = Kind::Scalar {
-                        value: value.into(),
+                        value: ValueRef {
+                            start: at as u32,
+                            len: value.len() as u32,
+                        },
                         style,
                         keep,
                         raw_end,
@@ -431,9 +454,14 @@ impl Tree {
                 message: "the file holds no YAML content".into(),
             });
         };
-        nodes.shrink_to_fit();
+        // Give back a reservation that turned out much too large (a copy otherwise not worth it).
+        if nodes.capacity() > nodes.len() + nodes.len() / 4 + 64 {
+            nodes.shrink_to_fit();
+        }
+        values.shrink_to_fit();
         let tree = Tree {
             nodes,
+            values,
             root,
             comments,
         };
@@ -492,7 +520,7 @@ impl Tree {
     /// The scalar text of a node (after following aliases), if it is a scalar.
     pub fn scalar(&self, id: NodeId) -> Option<&str> {
         match &self.nodes[self.resolve(id)].kind {
-            Kind::Scalar { value, .. } => Some(value),
+            Kind::Scalar { value, .. } => Some(&self.values[value.range()]),
             _ => None,
         }
     }
@@ -500,7 +528,11 @@ impl Tree {
     pub fn is_null(&self, id: NodeId) -> bool {
         match &self.nodes[self.resolve(id)].kind {
             Kind::Scalar { value, style, .. } => {
-                *style == Style::Plain && matches!(&**value, "" | "~" | "null" | "Null" | "NULL")
+                *style == Style::Plain
+                    && matches!(
+                        &self.values[value.range()],
+                        "" | "~" | "null" | "Null" | "NULL"
+                    )
             }
             _ => false,
         }
@@ -539,7 +571,7 @@ impl Tree {
 
     pub fn is_merge_key(&self, k: NodeId) -> bool {
         let n = &self.nodes[k];
-        matches!(&n.kind, Kind::Scalar { value, style: Style::Plain, .. } if &**value == "<<")
+        matches!(&n.kind, Kind::Scalar { value, style: Style::Plain, .. } if &self.values[value.range()] == "<<")
             && n.tag().is_none()
     }
 
@@ -679,7 +711,10 @@ impl Tree {
                     style: sb,
                     ..
                 },
-            ) => va == vb && (*sa == Style::Plain) == (*sb == Style::Plain),
+            ) => {
+                self.values[va.range()] == other.values[vb.range()]
+                    && (*sa == Style::Plain) == (*sb == Style::Plain)
+            }
             (Kind::Alias { target: ta }, Kind::Alias { target: tb }) => {
                 // Shared subtrees are compared once, whatever number of aliases name them.
                 !seen.insert((*ta, *tb, mask.is_some())) || self.same(*ta, other, *tb, mask, seen)
@@ -743,7 +778,7 @@ impl Tree {
         Ok(match &self.nodes[id].kind {
             Kind::Scalar { value, style, .. } => {
                 let plain = *style == Style::Plain && self.nodes[id].tag().is_none();
-                Value::Scalar(value.to_string(), plain)
+                Value::Scalar(self.values[value.range()].to_string(), plain)
             }
             Kind::Sequence { items, .. } => Value::Seq(
                 items

@@ -1,0 +1,276 @@
+//! `compose-harden fix` and `fix --diff`.
+
+use std::path::{Path, PathBuf};
+
+use super::inputs::*;
+use super::{ExitStatus, Io, IoResult};
+use crate::cli::FixArgs;
+use crate::diff;
+use crate::edit::Applicability;
+use crate::engine::{self, Fixed};
+use crate::report;
+use crate::rules::Diagnostic;
+use crate::write;
+
+/// Counts for the closing summary.
+#[derive(Default)]
+pub(super) struct Tally {
+    files: usize,
+    changed_files: usize,
+    fixed: usize,
+    left_unverified: usize,
+    unfixable: usize,
+    errors: usize,
+    interrupted: usize,
+    /// Services with findings: every fix applied / some fix left for --unverified / some
+    /// finding without a fix.
+    services_done: usize,
+    services_unverified: usize,
+    services_human: usize,
+}
+
+impl Tally {
+    fn add(&mut self, fixed: &Fixed) {
+        self.files += 1;
+        if fixed.changed() {
+            self.changed_files += 1;
+        }
+        let mut names: Vec<&str> = fixed
+            .diagnostics
+            .iter()
+            .map(|d| d.service.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let mine = || {
+                fixed
+                    .diagnostics
+                    .iter()
+                    .zip(&fixed.applied)
+                    .filter(|(d, _)| d.service == name)
+            };
+            if mine().any(|(d, _)| d.fix.is_none()) {
+                self.services_human += 1;
+            } else if mine().any(|(_, applied)| !applied) {
+                self.services_unverified += 1;
+            } else {
+                self.services_done += 1;
+            }
+        }
+        for (d, applied) in fixed.diagnostics.iter().zip(&fixed.applied) {
+            match (&d.fix, applied) {
+                (Some(_), true) => self.fixed += 1,
+                (Some(_), false) => self.left_unverified += 1,
+                (None, _) => self.unfixable += 1,
+            }
+        }
+    }
+}
+
+pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
+    let diff_mode = args.diff;
+    let results = process(&args.shared, io, |files, opts, unverified| {
+        let min = if unverified {
+            Applicability::Unverified
+        } else {
+            Applicability::Verified
+        };
+        let dirs: Vec<Option<PathBuf>> = files.iter().map(dir_of).collect();
+        // The engine takes the texts; they come back as `fixed.original`.
+        let texts: Vec<(String, Option<&Path>)> = files
+            .iter_mut()
+            .zip(&dirs)
+            .map(|(f, d)| (std::mem::take(&mut f.text), d.as_deref()))
+            .collect();
+        let fixed = engine::fix_project(texts, opts, min)
+            .map_err(|(i, e)| (i, file_error(&files[i].display, e)))?;
+        if !diff_mode {
+            for (i, (f, x)) in files.iter().zip(&fixed).enumerate() {
+                if let (true, Some(path)) = (x.changed(), &f.path) {
+                    write::replace(path, x.original.as_bytes(), x.text.as_bytes()).map_err(
+                        |m| {
+                            (
+                                i,
+                                FileProblem {
+                                    display: f.display.clone(),
+                                    at: None,
+                                    message: m,
+                                },
+                            )
+                        },
+                    )?;
+                }
+            }
+        }
+        Ok(fixed)
+    });
+
+    let mut tally = Tally::default();
+    let mut any_diff = false;
+    let quiet = args.shared.quiet;
+    for r in &results {
+        match r {
+            Err(p) => {
+                tally.errors += 1;
+                if p.message == INTERRUPTED {
+                    tally.interrupted += 1;
+                } else {
+                    writeln!(io.stderr, "{}", p.render())?;
+                }
+            }
+            Ok((input, fixed)) => {
+                tally.add(fixed);
+                if args.shared.verbose {
+                    writeln!(
+                        io.stderr,
+                        "{}: {}",
+                        input.display,
+                        if fixed.changed() {
+                            "changed"
+                        } else {
+                            "unchanged"
+                        }
+                    )?;
+                }
+                if (args.show_fixes || args.shared.verbose) && !quiet {
+                    for (d, applied) in fixed.diagnostics.iter().zip(&fixed.applied) {
+                        if *applied {
+                            writeln!(
+                                io.stderr,
+                                "{}:{}:{}: {} {} service {:?}: {}",
+                                input.display,
+                                d.line,
+                                d.column,
+                                if diff_mode { "would fix" } else { "fixed" },
+                                d.rule,
+                                d.service,
+                                d.fix_title.as_deref().unwrap_or("")
+                            )?;
+                        }
+                    }
+                }
+                if !quiet {
+                    for d in fixed.diagnostics.iter().filter(|d| d.fix.is_none()) {
+                        writeln!(
+                            io.stderr,
+                            "{}:{}:{}: {} {} ({})",
+                            input.display, d.line, d.column, d.rule, d.message, d.reason
+                        )?;
+                    }
+                }
+                if input.path.is_none() && !diff_mode {
+                    io.stdout.write_all(fixed.text.as_bytes())?;
+                    continue;
+                }
+                if diff_mode && fixed.changed() {
+                    any_diff = true;
+                    let path = input.display.trim_start_matches('/');
+                    let d = match &fixed.edits {
+                        Some(edits) => diff::unified_from_edits(path, &fixed.original, edits),
+                        None => diff::unified(path, &fixed.original, &fixed.text),
+                    };
+                    let d = if io.color { diff::colorize(&d) } else { d };
+                    io.stdout.write_all(d.as_bytes())?;
+                }
+            }
+        }
+    }
+    if let Some(path) = &args.pr_body {
+        let (files, errors) = split(&results, |f| (&f.diagnostics[..], Some(&f.applied[..])));
+        let body = report::markdown(&files, &errors, !diff_mode);
+        if let Err(e) = std::fs::write(path, body) {
+            writeln!(
+                io.stderr,
+                "{}: error: cannot write the pull-request body: {}",
+                display_path(path),
+                e.to_string().to_lowercase()
+            )?;
+            tally.errors += 1;
+        }
+    }
+    if !quiet {
+        let verb = if diff_mode { "would fix" } else { "fixed" };
+        let mut line = format!(
+            "{verb} {} in {}",
+            plural(tally.fixed, "finding", "findings"),
+            plural(tally.changed_files, "file", "files")
+        );
+        if tally.left_unverified > 0 {
+            line.push_str(&format!(
+                "; left out {} that may break a service (use --unverified)",
+                plural(tally.left_unverified, "unverified fix", "unverified fixes")
+            ));
+        }
+        if tally.unfixable > 0 {
+            line.push_str(&format!(
+                "; {} no fix can address",
+                plural(tally.unfixable, "finding", "findings")
+            ));
+        }
+        if tally.errors > tally.interrupted {
+            line.push_str(&format!(
+                "; {} failed",
+                plural(tally.errors - tally.interrupted, "file", "files")
+            ));
+        }
+        if tally.interrupted > 0 {
+            line.push_str(&format!(
+                "; interrupted: {} left unchanged",
+                plural(tally.interrupted, "file", "files")
+            ));
+        }
+        writeln!(io.stderr, "{line}")?;
+        // On a terminal (or with --verbose), a summary table for runs over several files.
+        if (io.progress || args.shared.verbose) && tally.files + tally.errors > 1 {
+            writeln!(
+                io.stderr,
+                "  files     {:>6} scanned  {:>6} changed  {:>6} failed\n  services  {:>6} hardened {:>6} need --unverified  {:>6} need a human",
+                tally.files + tally.errors,
+                tally.changed_files,
+                tally.errors,
+                tally.services_done,
+                tally.services_unverified,
+                tally.services_human,
+            )?;
+        }
+    }
+    Ok(if tally.errors > 0 {
+        ExitStatus::Error
+    } else if diff_mode && any_diff {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// Split processed results into per-file reports and errors, in input order.
+pub(super) fn split<'a, T>(
+    results: &'a Processed<T>,
+    view: impl Fn(&'a T) -> (&'a [Diagnostic], Option<&'a [bool]>),
+) -> (Vec<report::FileReport<'a>>, Vec<report::ErrorReport<'a>>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok((input, t)) => {
+                let (diagnostics, applied) = view(t);
+                files.push(report::FileReport {
+                    path: &input.display,
+                    diagnostics,
+                    applied,
+                });
+            }
+            Err(p) => errors.push(report::ErrorReport {
+                path: &p.display,
+                at: p.at,
+                message: &p.message,
+            }),
+        }
+    }
+    (files, errors)
+}

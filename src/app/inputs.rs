@@ -1,0 +1,445 @@
+//! Reading the inputs: paths and `-f` files, their configuration, and running work on
+//! groups of them in parallel.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::Io;
+use crate::cli::Shared;
+use crate::config::{self, Config};
+use crate::discover::{self, Found};
+use crate::engine::{FileError, Options};
+use crate::facts::Settings;
+use crate::source::LineIndex;
+use crate::yaml::Limits;
+
+pub(super) const INTERRUPTED: &str = "interrupted before this file was processed; it is unchanged";
+pub(super) type ConfigError = (Option<(usize, usize)>, String);
+
+/// One input file (or standard input), read and decoded.
+pub(super) struct Input {
+    /// The path as shown to users and in diffs (`/`-separated, no leading `./`).
+    pub(super) display: String,
+    pub(super) path: Option<PathBuf>,
+    pub(super) text: String,
+    /// Named with `-f`: one of the files of the project.
+    pub(super) project: bool,
+}
+
+/// A problem with one file: `path:line:col: message`.
+pub(super) struct FileProblem {
+    pub(super) display: String,
+    pub(super) at: Option<(usize, usize)>,
+    pub(super) message: String,
+}
+
+impl FileProblem {
+    pub(super) fn render(&self) -> String {
+        match self.at {
+            Some((l, c)) => format!("{}:{l}:{c}: error: {}", self.display, self.message),
+            None => format!("{}: error: {}", self.display, self.message),
+        }
+    }
+}
+
+pub(super) fn display_path(p: &Path) -> String {
+    let s = p.to_string_lossy().replace('\\', "/");
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+/// Options for one file: command-line flags over its configuration file.
+pub(super) fn options(shared: &Shared, config: Option<&Config>) -> (Options, bool) {
+    let c = config.cloned().unwrap_or_default();
+    let mut disabled = c.ignore.clone();
+    disabled.extend(shared.ignore.iter().cloned());
+    let opts = Options {
+        settings: Settings {
+            userns_remap: shared.userns_remap || c.userns_remap.unwrap_or(false),
+            set_user: shared.set_user || c.set_user.unwrap_or(false),
+            default_user: shared
+                .default_user
+                .clone()
+                .or(c.user.clone())
+                .unwrap_or_else(|| "10001:10001".into()),
+            extra_profiles: c.image.clone(),
+            overrides: c.services.clone(),
+        },
+        limits: Limits::default(),
+        disabled,
+    };
+    (opts, shared.unverified || c.unverified.unwrap_or(false))
+}
+
+/// Load the configuration governing each input (cached per config file).
+pub(super) fn configs(
+    shared: &Shared,
+    inputs: &[Result<Input, FileProblem>],
+) -> Vec<Result<(Options, bool), FileProblem>> {
+    let mut cache: HashMap<PathBuf, Result<Config, ConfigError>> = HashMap::new();
+    inputs
+        .iter()
+        .map(|input| {
+            let path = match &shared.config {
+                Some(p) => Some(p.clone()),
+                None => {
+                    let dir = match input {
+                        Ok(i) => dir_of(i).unwrap_or_else(|| PathBuf::from(".")),
+                        Err(_) => PathBuf::from("."),
+                    };
+                    config::find(&dir)
+                }
+            };
+            let Some(path) = path else {
+                return Ok(options(shared, None));
+            };
+            let loaded = cache
+                .entry(path.clone())
+                .or_insert_with(|| Config::load(&path));
+            match loaded {
+                Ok(c) => Ok(options(shared, Some(c))),
+                Err((at, m)) => Err(FileProblem {
+                    display: display_path(&path),
+                    at: *at,
+                    message: m.clone(),
+                }),
+            }
+        })
+        .collect()
+}
+
+pub(super) fn read_file(path: &Path, max_mib: u64) -> Result<Vec<u8>, FileProblem> {
+    let display = display_path(path);
+    let problem = |m: String| FileProblem {
+        display: display.clone(),
+        at: None,
+        message: m,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => match std::fs::symlink_metadata(path) {
+            Ok(_) => problem("broken symlink: its target does not exist".into()),
+            Err(_) => problem("no such file or directory".into()),
+        },
+        std::io::ErrorKind::PermissionDenied => problem("permission denied".into()),
+        _ => problem(e.to_string().to_lowercase()),
+    })?;
+    if meta.is_dir() {
+        return Err(problem("is a directory, expected a compose file".into()));
+    }
+    if !meta.is_file() {
+        return Err(problem(
+            "not a regular file (a FIFO, socket or device); skipped".into(),
+        ));
+    }
+    if meta.len() > max_mib * 1024 * 1024 {
+        return Err(problem(format!(
+            "the file is {} bytes, over the limit of {max_mib} MiB (--max-size)",
+            meta.len()
+        )));
+    }
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => problem("permission denied".into()),
+        _ => problem(e.to_string().to_lowercase()),
+    })
+}
+
+pub(super) fn decode(display: &str, bytes: Vec<u8>) -> Result<String, FileProblem> {
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err(FileProblem {
+            display: display.to_string(),
+            at: Some((1, 1)),
+            message: "the file is UTF-16; compose files must be UTF-8".into(),
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+        let (l, c) = LineIndex::new(&prefix).line_col(&prefix, prefix.len());
+        FileProblem {
+            display: display.to_string(),
+            at: Some((l, c)),
+            message: "invalid UTF-8; compose files must be UTF-8 text".into(),
+        }
+    })
+}
+
+/// Gather the inputs named on the command line.
+pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FileProblem>>, bool) {
+    let mut paths = shared.paths.clone();
+    if paths.is_empty() && shared.files.is_empty() {
+        paths.push(PathBuf::from("."));
+    }
+    let mut out = Vec::new();
+    let mut from_stdin = false;
+    if paths.iter().any(|p| p.as_os_str() == "-") {
+        from_stdin = true;
+        let mut buf = Vec::new();
+        let r = io.stdin.read_to_end(&mut buf);
+        out.push(match r {
+            Err(e) => Err(FileProblem {
+                display: "-".into(),
+                at: None,
+                message: format!("cannot read standard input: {e}"),
+            }),
+            Ok(_) => decode("-", buf).map(|text| Input {
+                display: "-".into(),
+                path: None,
+                text,
+                project: false,
+            }),
+        });
+        paths.retain(|p| p.as_os_str() != "-");
+    }
+    let found = match discover::discover(&paths, &shared.include, &shared.exclude) {
+        Ok(_) if paths.is_empty() => Vec::new(),
+        Ok(f) => f,
+        Err(e) => {
+            out.push(Err(FileProblem {
+                display: "compose-harden".into(),
+                at: None,
+                message: e,
+            }));
+            return (out, from_stdin);
+        }
+    };
+    let max = shared.max_size;
+    let loaded: Vec<Result<Input, FileProblem>> = found
+        .into_par_iter()
+        .map(|f| match f {
+            Found::Error(p, e) => Err(FileProblem {
+                display: display_path(&p),
+                at: None,
+                message: e,
+            }),
+            Found::File(p) => {
+                let display = display_path(&p);
+                let bytes = read_file(&p, max)?;
+                let text = decode(&display, bytes)?;
+                Ok(Input {
+                    display,
+                    path: Some(p),
+                    text,
+                    project: false,
+                })
+            }
+        })
+        .collect();
+    out.extend(loaded);
+    for p in &shared.files {
+        let display = display_path(p);
+        out.push(
+            read_file(p, max)
+                .and_then(|bytes| decode(&display, bytes))
+                .map(|text| Input {
+                    display,
+                    path: Some(p.clone()),
+                    text,
+                    project: true,
+                }),
+        );
+    }
+    (out, from_stdin)
+}
+
+pub(super) fn file_error(display: &str, e: FileError) -> FileProblem {
+    match e {
+        FileError::Input(i) => FileProblem {
+            display: display.to_string(),
+            at: Some((i.line, i.col)),
+            message: i.message,
+        },
+        FileError::Refused(m) => FileProblem {
+            display: display.to_string(),
+            at: None,
+            message: m,
+        },
+    }
+}
+
+pub(super) fn dir_of(input: &Input) -> Option<PathBuf> {
+    input.path.as_ref().map(|p| match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    })
+}
+
+pub(super) type Processed<T> = Vec<Result<(Input, T), FileProblem>>;
+
+/// What processing one input gave.
+pub(super) type Outcome<T> = Result<(Input, T), FileProblem>;
+
+/// One input with its options, waiting for its group to run.
+pub(super) type Slot = (
+    Result<Input, FileProblem>,
+    Result<(Options, bool), FileProblem>,
+);
+
+/// Base files that Compose merges a same-directory override file into.
+pub(super) const BASES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
+/// Which inputs are analysed together: the `-f` files as one project, each override file
+/// (`compose.override.yaml`) with its base file in the same directory, the rest alone.
+pub(super) fn groups(inputs: &[Result<Input, FileProblem>]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let project: Vec<usize> = (0..inputs.len())
+        .filter(|&i| inputs[i].as_ref().is_ok_and(|x| x.project))
+        .collect();
+    let mut taken = vec![false; inputs.len()];
+    for &i in &project {
+        taken[i] = true;
+    }
+    let path = |i: usize| inputs[i].as_ref().ok().and_then(|x| x.path.clone());
+    for i in 0..inputs.len() {
+        if taken[i] {
+            continue;
+        }
+        let Some(p) = path(i) else { continue };
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let is_override =
+            name.starts_with("compose.override.") || name.starts_with("docker-compose.override.");
+        if !is_override {
+            continue;
+        }
+        let base = (0..inputs.len()).find(|&j| {
+            !taken[j]
+                && j != i
+                && path(j).is_some_and(|b| {
+                    b.parent() == p.parent()
+                        && b.file_name()
+                            .is_some_and(|n| BASES.contains(&n.to_string_lossy().as_ref()))
+                })
+        });
+        if let Some(b) = base {
+            taken[i] = true;
+            taken[b] = true;
+            out.push(vec![b, i]);
+        }
+    }
+    for (i, t) in taken.iter().enumerate() {
+        if !t {
+            out.push(vec![i]);
+        }
+    }
+    if !project.is_empty() {
+        out.push(project);
+    }
+    out
+}
+
+/// Run `work` on every group of inputs (one file, or the files of one project) in
+/// parallel, with the options of the group's first file; results come back in input order.
+/// `work` reports a failure with the index (within the group) of the file at fault.
+pub(super) fn process<T: Send>(
+    shared: &Shared,
+    io: &mut Io,
+    work: impl Fn(&mut [Input], &Options, bool) -> Result<Vec<T>, (usize, FileProblem)> + Sync,
+) -> Processed<T> {
+    let (inputs, _) = inputs(shared, io);
+    let opts = configs(shared, &inputs);
+    let groups = groups(&inputs);
+    let stop = std::sync::Arc::clone(&io.stop);
+    // A bar only where a person watches, and only for runs long enough to need one.
+    let bar = if io.progress && !shared.quiet && groups.len() >= 200 {
+        let b = indicatif::ProgressBar::new(groups.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files  {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut slots: Vec<Option<Slot>> = inputs.into_iter().zip(opts).map(Some).collect();
+    let jobs: Vec<Vec<(usize, Slot)>> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|&i| (i, slots[i].take().expect("each input is in one group")))
+                .collect()
+        })
+        .collect();
+    let mut done: Vec<(usize, Outcome<T>)> = jobs
+        .into_par_iter()
+        .flat_map_iter(|job| {
+            let indices: Vec<usize> = job.iter().map(|(i, _)| *i).collect();
+            let mut files = Vec::with_capacity(job.len());
+            let mut first_opts = None;
+            let mut failed: Option<FileProblem> = None;
+            for (_, (input, opts)) in job {
+                match (input, opts) {
+                    (Ok(input), Ok(o)) => {
+                        first_opts.get_or_insert(o);
+                        files.push(input);
+                    }
+                    (Ok(_), Err(p)) | (Err(p), _) => {
+                        failed.get_or_insert(p);
+                    }
+                }
+            }
+            let results: Vec<Result<(Input, T), FileProblem>> = if let Some(p) = failed {
+                // One unreadable file of a project stops the whole project.
+                let mut v = vec![Err(p)];
+                v.extend(files.into_iter().map(|f| {
+                    Err(FileProblem {
+                        display: f.display.clone(),
+                        at: None,
+                        message: "not processed: another file of the same project failed".into(),
+                    })
+                }));
+                v
+            } else if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                files
+                    .into_iter()
+                    .map(|f| {
+                        Err(FileProblem {
+                            display: f.display,
+                            at: None,
+                            message: INTERRUPTED.into(),
+                        })
+                    })
+                    .collect()
+            } else {
+                let (opts, unverified) = first_opts.expect("a group has at least one file");
+                match work(&mut files, &opts, unverified) {
+                    Ok(outs) => files.into_iter().zip(outs).map(Ok).collect(),
+                    Err((bad, p)) => files
+                        .iter()
+                        .enumerate()
+                        .map(|(k, f)| {
+                            if k == bad {
+                                Err(FileProblem {
+                                    display: p.display.clone(),
+                                    at: p.at,
+                                    message: p.message.clone(),
+                                })
+                            } else {
+                                Err(FileProblem {
+                                    display: f.display.clone(),
+                                    at: None,
+                                    message: format!(
+                                        "not processed: {} of the same project failed",
+                                        files[bad].display
+                                    ),
+                                })
+                            }
+                        })
+                        .collect(),
+                }
+            };
+            bar.inc(1);
+            indices.into_iter().zip(results).collect::<Vec<_>>()
+        })
+        .collect();
+    bar.finish_and_clear();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}

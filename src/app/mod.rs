@@ -1,0 +1,54 @@
+//! The commands. They write to the streams they are handed (the library never prints on
+//! its own): stdout carries only the diff, the fixed text or machine output; everything
+//! addressed to a person goes to stderr.
+
+mod check;
+mod fix;
+mod info;
+mod inputs;
+
+use std::io::{Read, Write};
+
+use crate::cli::{Cli, Command};
+
+/// The process exit status, decided in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExitStatus {
+    /// Nothing to report, or everything done.
+    Success = 0,
+    /// Findings (`check`) or a non-empty diff (`fix --diff`).
+    Failure = 1,
+    /// An error: bad input, unreadable file, usage.
+    Error = 2,
+}
+
+/// The streams a command may use.
+pub struct Io<'a> {
+    pub stdin: &'a mut dyn Read,
+    pub stdout: &'a mut dyn Write,
+    pub stderr: &'a mut dyn Write,
+    /// Colour the diff (stdout is a terminal and NO_COLOR is unset).
+    pub color: bool,
+    /// Show a progress bar on stderr for long runs (stderr is a terminal, not --quiet).
+    pub progress: bool,
+    /// Set when the user asks to stop (SIGINT, SIGTERM): files not yet started are skipped,
+    /// files being written are finished, so every file is either old or new.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
+    let result = match cli.command {
+        Command::Fix(args) => fix::fix(args, io),
+        Command::Check(args) => check::check(args, io),
+        Command::Rule { code } => info::rule(&code, io),
+        Command::Rules { format } => info::list_rules(format, io),
+        Command::Why(args) => info::why(args, io),
+        Command::Init => info::init(io),
+        Command::Completions { shell } => info::completions(shell, io),
+        Command::Manpage => info::manpage(io),
+    };
+    // A closed pipe (`| head`) is not an error worth a message.
+    result.unwrap_or(ExitStatus::Success)
+}
+
+type IoResult = std::io::Result<ExitStatus>;

@@ -52,28 +52,30 @@ fn expansion_budget(tree: &Tree) -> usize {
 
 impl Document {
     pub fn parse(text: String, limits: Limits) -> Result<Document, InputError> {
-        if let Some(pos) = text.find('\0') {
-            let lines = LineIndex::new(&text);
-            let (line, col) = lines.line_col(&text, pos);
-            return Err(InputError {
+        let at_byte = |pos: usize, message: &str| {
+            let (line, col) = LineIndex::new(&text).line_col(&text, pos);
+            InputError {
                 line,
                 col,
-                message: "the file contains a NUL byte; it is not a text file".into(),
-            });
+                message: message.into(),
+            }
+        };
+        if let Some(pos) = text.find('\0') {
+            return Err(at_byte(
+                pos,
+                "the file contains a NUL byte; it is not a text file",
+            ));
         }
-        if let Some(pos) = text
+        let bare_cr = text
             .as_bytes()
             .windows(2)
             .position(|w| w[0] == b'\r' && w[1] != b'\n')
-            .or_else(|| text.ends_with('\r').then(|| text.len() - 1))
-        {
-            let lines = LineIndex::new(&text);
-            let (line, col) = lines.line_col(&text, pos);
-            return Err(InputError {
-                line,
-                col,
-                message: "a bare carriage return (CR without LF) ends a line here; save the file with LF or CRLF line endings".into(),
-            });
+            .or_else(|| text.ends_with('\r').then(|| text.len() - 1));
+        if let Some(pos) = bare_cr {
+            return Err(at_byte(
+                pos,
+                "a bare carriage return (CR without LF) ends a line here; save the file with LF or CRLF line endings",
+            ));
         }
         let tree = Tree::parse(&text, limits).map_err(|e| InputError {
             line: e.line,

@@ -34,7 +34,11 @@ pub struct Options {
 }
 
 /// Names of the services whose mappings `map` merges through `<<` (directly or deeper).
-fn merged_services(doc: &Document, map: crate::yaml::NodeId) -> Vec<String> {
+fn merged_services(
+    doc: &Document,
+    map: crate::yaml::NodeId,
+    service_of: &std::collections::HashMap<crate::yaml::NodeId, &str>,
+) -> Vec<String> {
     let tree = &doc.tree;
     let mut out = Vec::new();
     let mut stack = vec![(map, 0usize)];
@@ -48,8 +52,8 @@ fn merged_services(doc: &Document, map: crate::yaml::NodeId) -> Vec<String> {
             }
             let sources = tree.merge_sources(v);
             for src in sources {
-                if let Some(s) = doc.services.iter().find(|s| s.map == src) {
-                    out.push(s.name.clone());
+                if let Some(name) = service_of.get(&src) {
+                    out.push(name.to_string());
                 }
                 stack.push((src, depth + 1));
             }
@@ -119,37 +123,41 @@ pub fn check(doc: &Document, opts: &Options, dir: Option<&Path>) -> Vec<Diagnost
 
 /// The file of a project whose definition of `name` receives the edits: the first that
 /// gives it an image or a build, else the first that names it.
-fn home_of(docs: &[&Document], name: &str) -> Option<usize> {
-    let defines = |d: &Document| {
-        d.services.iter().any(|s| {
-            s.name == name
-                && (d.tree.lookup(s.map, "image").is_some()
-                    || d.tree.lookup(s.map, "build").is_some())
+fn home_of(docs: &[&Document], by_name: &Index<'_>, name: &str) -> Option<usize> {
+    let defs = by_name.get(name)?;
+    let (d, _) = defs
+        .iter()
+        .find(|(d, s)| {
+            d.tree.lookup(s.map, "image").is_some() || d.tree.lookup(s.map, "build").is_some()
         })
-    };
-    docs.iter().position(|d| defines(d)).or_else(|| {
-        docs.iter()
-            .position(|d| d.services.iter().any(|s| s.name == name))
-    })
+        .or_else(|| defs.first())?;
+    docs.iter().position(|x| std::ptr::eq(*x, *d))
+}
+
+/// Every service definition of a project's files, by service name, in file order.
+type Index<'d> =
+    std::collections::HashMap<&'d str, Vec<(&'d Document, &'d crate::document::Service)>>;
+
+fn index<'d>(docs: &[&'d Document]) -> Index<'d> {
+    let mut out: Index<'d> = std::collections::HashMap::new();
+    for d in docs {
+        for s in &d.services {
+            out.entry(s.name.as_str()).or_default().push((*d, s));
+        }
+    }
+    out
 }
 
 /// Every definition of service `name` across the project's files, in merge order: what it
 /// `extends` (a service of the same project, named without `file:`) first, then each file's
 /// own definition.
 fn definitions<'d>(
-    docs: &[&'d Document],
+    index: &Index<'d>,
     name: &str,
     depth: usize,
 ) -> Vec<(&'d Document, &'d crate::document::Service)> {
-    let own: Vec<(&Document, &crate::document::Service)> = docs
-        .iter()
-        .flat_map(|d| {
-            d.services
-                .iter()
-                .filter(|s| s.name == name)
-                .map(move |s| (*d, s))
-        })
-        .collect();
+    let own: Vec<(&Document, &crate::document::Service)> =
+        index.get(name).cloned().unwrap_or_default();
     if depth >= 8 {
         return own;
     }
@@ -172,7 +180,7 @@ fn definitions<'d>(
     }
     match base {
         Some(b) if b != name => {
-            let mut all = definitions(docs, &b, depth + 1);
+            let mut all = definitions(index, &b, depth + 1);
             all.extend(own);
             all
         }
@@ -187,26 +195,28 @@ pub fn check_project(
     opts: &Options,
     dirs: &[Option<&Path>],
 ) -> Vec<Vec<Diagnostic>> {
+    let by_name = index(docs);
     (0..docs.len())
-        .map(|i| check_one(docs, i, opts, dirs.get(i).copied().flatten()))
+        .map(|i| check_one(docs, &by_name, i, opts, dirs.get(i).copied().flatten()))
         .collect()
 }
 
 fn check_one(
     docs: &[&Document],
-    index: usize,
+    by_name: &Index<'_>,
+    position: usize,
     opts: &Options,
     dir: Option<&Path>,
 ) -> Vec<Diagnostic> {
-    let doc = docs[index];
+    let doc = docs[position];
     let mut out = Vec::new();
     let mut sups = suppressions(doc);
     let mut attached: Vec<Option<String>> = vec![None; sups.len()];
     for service in &doc.services {
-        if docs.len() > 1 && home_of(docs, &service.name) != Some(index) {
+        if docs.len() > 1 && home_of(docs, by_name, &service.name) != Some(position) {
             continue;
         }
-        let stack = definitions(docs, &service.name, 0);
+        let stack = definitions(by_name, &service.name, 0);
         // A definition with no image, build or extends anywhere is a fragment of a project
         // (an override file checked on its own): what it runs is decided elsewhere.
         let runs_something = stack.iter().any(|(d, s)| {
@@ -365,31 +375,39 @@ pub fn fix_project(
     for round in 0..MAX_PASSES {
         let mut any = false;
         let mut next_docs = Vec::with_capacity(current.len());
+        let refs: Vec<&Document> = current.iter().map(|d| d.as_ref()).collect();
+        let by_name = index(&refs);
         for (i, doc) in current.iter().enumerate() {
             let diags = &pass[i];
             let mut selected: Vec<usize> =
                 (0..diags.len()).filter(|&j| wanted(&diags[j])).collect();
             // A service that merges (`<<: *db`) another service we are about to fix waits one
             // pass: it may inherit the new keys instead of getting copies of them.
-            let fixing: Vec<&str> = selected
+            let fixing: std::collections::HashSet<&str> = selected
                 .iter()
                 .map(|&j| diags[j].service.as_str())
                 .collect();
-            let waits: Vec<String> = doc
+            let service_of: std::collections::HashMap<crate::yaml::NodeId, &str> = doc
+                .services
+                .iter()
+                .map(|s| (s.map, s.name.as_str()))
+                .collect();
+            let waits: std::collections::HashSet<String> = doc
                 .services
                 .iter()
                 .filter(|s| {
-                    let mut from = merged_services(doc, s.map);
+                    let mut from = merged_services(doc, s.map, &service_of);
                     // `extends: db` inherits like a merge key does.
-                    let refs: Vec<&Document> = current.iter().map(|d| d.as_ref()).collect();
-                    from.extend(
-                        definitions(&refs, &s.name, 0)
-                            .iter()
-                            .map(|(_, x)| x.name.clone())
-                            .filter(|n| *n != s.name),
-                    );
+                    if doc.tree.lookup(s.map, "extends").is_some() {
+                        from.extend(
+                            definitions(&by_name, &s.name, 0)
+                                .iter()
+                                .map(|(_, x)| x.name.clone())
+                                .filter(|n| *n != s.name),
+                        );
+                    }
                     from.iter()
-                        .any(|other| *other != s.name && fixing.contains(&other.as_str()))
+                        .any(|other| *other != s.name && fixing.contains(other.as_str()))
                 })
                 .map(|s| s.name.clone())
                 .collect();

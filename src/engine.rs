@@ -387,11 +387,12 @@ pub fn fix_project(
                 .iter()
                 .map(|&j| diags[j].service.as_str())
                 .collect();
-            let service_of: std::collections::HashMap<crate::yaml::NodeId, &str> = doc
-                .services
-                .iter()
-                .map(|s| (s.map, s.name.as_str()))
-                .collect();
+            // The service that owns each mapping (not a `web2: *web` alias of it).
+            let mut service_of: std::collections::HashMap<crate::yaml::NodeId, &str> =
+                std::collections::HashMap::new();
+            for s in doc.services.iter().filter(|s| !s.is_alias) {
+                service_of.entry(s.map).or_insert(s.name.as_str());
+            }
             let waits: std::collections::HashSet<String> = doc
                 .services
                 .iter()

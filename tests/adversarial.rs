@@ -118,6 +118,19 @@ fn assert_mentions(stderr: &str, file: &str, words: &[&str]) {
 }
 
 /// No `.compose-harden-*.tmp` anywhere under `dir` (symlinks are not followed).
+/// `fix`, `fix --diff` and `check` on `compose.yaml` in `dir` all exit 2 naming the file.
+fn refused_by_every_command(dir: &Path, what: &str, word: &str) {
+    for args in [
+        &["fix", "compose.yaml"][..],
+        &["fix", "--diff", "compose.yaml"],
+        &["check", "compose.yaml"],
+    ] {
+        let r = run(dir, args);
+        expect_code(&r, 2, &format!("{args:?} on {what}"));
+        assert_mentions(&r.stderr, "compose.yaml", &[word]);
+    }
+}
+
 fn assert_no_temp_files(dir: &Path) {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -626,15 +639,7 @@ fn fifo_given_explicitly_is_refused_without_hanging() {
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path();
     mkfifo(&dir.join("compose.yaml"));
-    for args in [
-        &["fix", "compose.yaml"][..],
-        &["fix", "--diff", "compose.yaml"],
-        &["check", "compose.yaml"],
-    ] {
-        let r = run(dir, args);
-        expect_code(&r, 2, &format!("{args:?} on a FIFO"));
-        assert_mentions(&r.stderr, "compose.yaml", &["regular file"]);
-    }
+    refused_by_every_command(dir, "a FIFO", "regular file");
     use std::os::unix::fs::FileTypeExt;
     assert!(
         fs::symlink_metadata(dir.join("compose.yaml"))
@@ -792,15 +797,7 @@ fn broken_symlink_is_an_error() {
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path();
     std::os::unix::fs::symlink("missing.yaml", dir.join("compose.yaml")).unwrap();
-    for args in [
-        &["fix", "compose.yaml"][..],
-        &["fix", "--diff", "compose.yaml"],
-        &["check", "compose.yaml"],
-    ] {
-        let r = run(dir, args);
-        expect_code(&r, 2, &format!("{args:?} on a broken symlink"));
-        assert_mentions(&r.stderr, "compose.yaml", &["broken symlink"]);
-    }
+    refused_by_every_command(dir, "a broken symlink", "broken symlink");
     assert!(
         fs::symlink_metadata(dir.join("compose.yaml"))
             .unwrap()

@@ -74,15 +74,6 @@ pub enum ListKey {
     Other,
 }
 
-impl ListKey {
-    pub fn items(&self) -> &[String] {
-        match self {
-            ListKey::Local { items, .. } | ListKey::Merged { items } => items,
-            _ => &[],
-        }
-    }
-}
-
 pub struct ServiceFacts<'a> {
     pub doc: &'a Document,
     pub service: &'a Service,
@@ -206,13 +197,7 @@ impl<'a> ServiceFacts<'a> {
         dir: Option<&Path>,
         stack: Vec<(&'a Document, &'a Service)>,
     ) -> ServiceFacts<'a> {
-        let scalar = |key: &str| {
-            stack.iter().rev().find_map(|(d, s)| {
-                d.tree
-                    .lookup(s.map, key)
-                    .and_then(|(_, v, _)| d.tree.scalar(v).map(str::to_string))
-            })
-        };
+        let scalar = |key: &str| last_value(&stack, key);
         let build = stack.iter().rev().find_map(|(d, s)| {
             d.tree
                 .lookup(s.map, "build")
@@ -291,11 +276,7 @@ impl<'a> ServiceFacts<'a> {
 
     /// A single value across all files that define the service (the last one wins).
     pub fn value(&self, key: &str) -> Option<String> {
-        self.stack.iter().rev().find_map(|(d, s)| {
-            d.tree
-                .lookup(s.map, key)
-                .and_then(|(_, v, _)| d.tree.scalar(v).map(str::to_string))
-        })
+        last_value(&self.stack, key)
     }
 
     /// The state of a list-valued hardening key.
@@ -370,6 +351,15 @@ impl<'a> ServiceFacts<'a> {
             (None, None) => "an image we cannot resolve".into(),
         }
     }
+}
+
+/// The scalar value of `key` in the last definition that sets it (later files win).
+fn last_value(stack: &[(&Document, &Service)], key: &str) -> Option<String> {
+    stack.iter().rev().find_map(|(d, s)| {
+        d.tree
+            .lookup(s.map, key)
+            .and_then(|(_, v, _)| d.tree.scalar(v).map(str::to_string))
+    })
 }
 
 fn collect_text(doc: &Document, id: NodeId, out: &mut String) {

@@ -36,7 +36,7 @@ pub struct FileStyle {
 
 /// A parsed compose file.
 pub struct Document {
-    pub text: String,
+    /// The tree, which also holds the text (see [`Document::text`]).
     pub tree: Tree,
     pub lines: LineIndex,
     /// The `services` mapping (aliases followed).
@@ -47,7 +47,7 @@ pub struct Document {
 
 /// Upper bound on expanded nodes; proportional to the file so big honest files still pass.
 fn expansion_budget(tree: &Tree) -> usize {
-    (tree.nodes.len() * 64).max(200_000)
+    (tree.nodes().len() * 64).max(200_000)
 }
 
 impl Document {
@@ -77,19 +77,16 @@ impl Document {
                 "a bare carriage return (CR without LF) ends a line here; save the file with LF or CRLF line endings",
             ));
         }
-        let tree = Tree::parse(&text, limits).map_err(|e| InputError {
+        let tree = Tree::parse(text, limits).map_err(|e| InputError {
             line: e.line,
             col: e.col,
             message: format!("invalid YAML: {}", e.message),
         })?;
-        let lines = LineIndex::new(&text);
+        let text = tree.text();
+        let lines = LineIndex::new(text);
         let at = |id: NodeId, message: String| {
-            let n = tree.node(id);
-            InputError {
-                line: n.line as usize,
-                col: n.col as usize + 1,
-                message,
-            }
+            let (line, col) = lines.line_col(text, tree.node(id).start());
+            InputError { line, col, message }
         };
         let root = tree.resolve(tree.root);
         if !tree.is_mapping(root) {
@@ -147,9 +144,8 @@ impl Document {
                 is_alias,
             });
         }
-        let style = learn_style(&text, &tree, &services);
+        let style = learn_style(text, &tree, &services);
         Ok(Document {
-            text,
             tree,
             lines,
             services_map,
@@ -158,39 +154,64 @@ impl Document {
         })
     }
 
+    /// The text of the file.
+    pub fn text(&self) -> &str {
+        self.tree.text()
+    }
+
+    /// Give the text back, dropping the tree.
+    pub fn into_text(self) -> String {
+        self.tree.into_text()
+    }
+
     /// 1-based line and column of a node.
     pub fn pos(&self, id: NodeId) -> (usize, usize) {
-        let n = self.tree.node(id);
-        (n.line as usize, n.col as usize + 1)
+        self.lines.line_col(self.text(), self.tree.node(id).start())
+    }
+
+    /// A digest of what the file means, except for the hardening keys of its services (the
+    /// only keys fixes touch): two files with equal digests differ at most in hardening.
+    /// Compared before anything is written, so the tree of the original need not be kept.
+    /// `None` when aliases nest too deeply to digest.
+    pub fn digest(&self, hardening: &[&str]) -> Option<u64> {
+        use std::hash::Hasher;
+        let t = &self.tree;
+        let mut memo = crate::yaml::DigestMemo::new();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let root = t.root;
+        let feed_anchor = |h: &mut std::collections::hash_map::DefaultHasher, id: NodeId| {
+            let a = t.anchor(id).unwrap_or("");
+            h.write_usize(a.len());
+            h.write(a.as_bytes());
+        };
+        feed_anchor(&mut h, root);
+        let entries = t.entries(root);
+        h.write_usize(entries.len());
+        for &(k, v) in entries {
+            t.digest_into(&mut h, k, None, &mut memo, 0)?;
+            if t.scalar(k) != Some("services") || t.is_merge_key(k) {
+                t.digest_into(&mut h, v, None, &mut memo, 0)?;
+                continue;
+            }
+            // Each service mapping is digested with its hardening keys masked.
+            feed_anchor(&mut h, v);
+            let services = t.entries(t.resolve(v));
+            h.write_usize(services.len());
+            for &(name, svc) in services {
+                t.digest_into(&mut h, name, None, &mut memo, 0)?;
+                t.digest_into(&mut h, svc, Some(hardening), &mut memo, 0)?;
+            }
+        }
+        Some(h.finish())
     }
 
     /// Whether `other` means exactly what this document means, except for the hardening
-    /// keys of its services (the only keys fixes touch).
+    /// keys of its services.
     pub fn same_outside(&self, other: &Document, hardening: &[&str]) -> bool {
-        let (ta, tb) = (&self.tree, &other.tree);
-        let mut seen = crate::yaml::SeenPairs::new();
-        let (ra, rb) = (ta.root, tb.root);
-        let (ea, eb) = (ta.entries(ra), tb.entries(rb));
-        if ea.len() != eb.len() || ta.node(ra).anchor() != tb.node(rb).anchor() {
-            return false;
+        match (self.digest(hardening), other.digest(hardening)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
         }
-        ea.iter().zip(eb).all(|(&(ka, va), &(kb, vb))| {
-            if !ta.same(ka, tb, kb, None, &mut seen) {
-                return false;
-            }
-            if ta.scalar(ka) != Some("services") || ta.is_merge_key(ka) {
-                return ta.same(va, tb, vb, None, &mut seen);
-            }
-            // Each service mapping is compared with its hardening keys masked.
-            let (sa, sb) = (ta.resolve(va), tb.resolve(vb));
-            let (xa, xb) = (ta.entries(sa), tb.entries(sb));
-            xa.len() == xb.len()
-                && ta.node(va).anchor() == tb.node(vb).anchor()
-                && xa.iter().zip(xb).all(|(&(na, a), &(nb, b))| {
-                    ta.same(na, tb, nb, None, &mut seen)
-                        && ta.same(a, tb, b, Some(hardening), &mut seen)
-                })
-        })
     }
 
     /// The meaning of the file with the hardening keys of every service masked out: two
@@ -258,7 +279,7 @@ fn learn_style(text: &str, tree: &Tree, services: &[Service]) -> FileStyle {
     let mut offsets: Vec<usize> = Vec::new();
     let (mut single, mut double) = (0usize, 0usize);
     let (mut flow_lists, mut block_lists) = (0usize, 0usize);
-    for node in &tree.nodes {
+    for node in tree.nodes() {
         match &node.kind {
             Kind::Scalar {
                 style: Style::SingleQuoted,
@@ -272,23 +293,23 @@ fn learn_style(text: &str, tree: &Tree, services: &[Service]) -> FileStyle {
                 entries,
                 flow: false,
             } => {
-                for &(k, v) in entries {
-                    let Kind::Sequence { flow: false, items } = &tree.node(v).kind else {
+                for &(k, v) in tree.pairs(*entries) {
+                    let Kind::Sequence { flow: false, items } = tree.node(v).kind else {
                         continue;
                     };
-                    let Some(&first) = items.first() else {
+                    let Some(&first) = tree.seq(items).first() else {
                         continue;
                     };
-                    let kn = tree.node(k);
-                    let item_start = tree.node(first).start;
-                    if !starts_line(text, kn.start) {
+                    let key_start = tree.node(k).start();
+                    let item_start = tree.node(first).start();
+                    if !starts_line(text, key_start) {
                         continue;
                     }
                     if let Some(dash) = dash_before(text, item_start)
-                        && line_start(text, dash) > kn.start
+                        && line_start(text, dash) > key_start
                     {
                         let dash_col = dash - line_start(text, dash);
-                        let key_col = kn.start - line_start(text, kn.start);
+                        let key_col = key_start - line_start(text, key_start);
                         if dash_col >= key_col {
                             offsets.push(dash_col - key_col);
                         }

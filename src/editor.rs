@@ -27,7 +27,7 @@ impl<'a> Editor<'a> {
     }
 
     fn text(&self) -> &'a str {
-        &self.doc.text
+        self.doc.text()
     }
 
     /// Quote a scalar with the file's preferred quote character.
@@ -44,40 +44,39 @@ impl<'a> Editor<'a> {
         let text = self.text();
         let n = self.doc.tree.node(id);
         if let Kind::Scalar {
-            style,
-            keep: true,
-            raw_end,
-            ..
+            style, keep: true, ..
         } = n.kind
             && style.is_block()
         {
             // Keep chomping: trailing blank lines belong to the value; go after them.
+            let raw_end = self.doc.tree.raw_end(id);
             if raw_end >= text.len() {
                 return text.len();
             }
             return line_start(text, raw_end);
         }
-        next_line_start(text, n.end)
+        next_line_start(text, n.end())
     }
 
     /// Add `key: value` as the last entry of mapping `map`.
     pub fn add_key(&self, map: NodeId, key: &str, value: &NewValue) -> Option<Edit> {
         let tree = &self.doc.tree;
         let node = tree.node(map);
-        let Kind::Mapping { flow, entries } = &node.kind else {
+        let Kind::Mapping { flow, entries } = node.kind else {
             return None;
         };
-        if *flow {
+        let entries = tree.pairs(entries);
+        if flow {
             let v = self.flow_value(value);
             return Some(match entries.last() {
-                Some(&(_, last)) => Edit::insertion(tree.node(last).end, format!(", {key}: {v}")),
-                None => Edit::insertion(node.start + 1, format!("{key}: {v}, ")),
+                Some(&(_, last)) => Edit::insertion(tree.node(last).end(), format!(", {key}: {v}")),
+                None => Edit::insertion(node.start() + 1, format!("{key}: {v}, ")),
             });
         }
         let text = self.text();
         let &(first_key, _) = entries.first()?;
         let &(_, last_value) = entries.last()?;
-        let key_start = tree.node(first_key).start;
+        let key_start = tree.node(first_key).start();
         if !starts_line(text, key_start) {
             return None;
         }
@@ -87,7 +86,7 @@ impl<'a> Editor<'a> {
             // A block scalar that ends the file without a line break would gain one if we
             // wrote after it; write before the last key instead.
             let &(last_key, _) = entries.last()?;
-            let k = tree.node(last_key).start;
+            let k = tree.node(last_key).start();
             if !starts_line(text, k) {
                 return None;
             }
@@ -121,11 +120,11 @@ impl<'a> Editor<'a> {
                 Kind::Mapping {
                     flow: false,
                     entries,
-                } => match entries.last() {
+                } => match tree.pairs(*entries).last() {
                     Some(&(_, v)) => id = v,
                     None => return false,
                 },
-                Kind::Sequence { flow: false, items } => match items.last() {
+                Kind::Sequence { flow: false, items } => match tree.seq(*items).last() {
                     Some(&v) => id = v,
                     None => return false,
                 },
@@ -150,11 +149,12 @@ impl<'a> Editor<'a> {
         let Kind::Sequence {
             flow,
             items: existing,
-        } = &node.kind
+        } = node.kind
         else {
             return None;
         };
-        if *flow {
+        let existing = tree.seq(existing);
+        if flow {
             let quote = existing.last().and_then(|&l| match tree.node(l).kind {
                 Kind::Scalar {
                     style: Style::DoubleQuoted,
@@ -175,14 +175,14 @@ impl<'a> Editor<'a> {
                 .collect();
             return Some(match existing.last() {
                 Some(&last) => {
-                    Edit::insertion(tree.node(last).end, format!(", {}", rendered.join(", ")))
+                    Edit::insertion(tree.node(last).end(), format!(", {}", rendered.join(", ")))
                 }
-                None => Edit::insertion(node.start + 1, rendered.join(", ")),
+                None => Edit::insertion(node.start() + 1, rendered.join(", ")),
             });
         }
         let &first = existing.first()?;
         let &last = existing.last()?;
-        let dash = dash_before(text, tree.node(first).start)?;
+        let dash = dash_before(text, tree.node(first).start())?;
         if !starts_line(text, dash) {
             return None;
         }
@@ -199,7 +199,7 @@ impl<'a> Editor<'a> {
     /// Give a key written with an empty (null) value the list `items`.
     pub fn fill_null(&self, key: NodeId, items: &[String]) -> Option<Edit> {
         let text = self.text();
-        let key_end = self.doc.tree.node(key).end;
+        let key_end = self.doc.tree.node(key).end();
         let colon = key_end + text[key_end..].find(':')?;
         Some(Edit::insertion(
             colon + 1,
@@ -211,22 +211,23 @@ impl<'a> Editor<'a> {
     pub fn remove_entry(&self, map: NodeId, index: usize) -> Option<Edit> {
         let tree = &self.doc.tree;
         let text = self.text();
-        let Kind::Mapping { flow, entries } = &tree.node(map).kind else {
+        let Kind::Mapping { flow, entries } = tree.node(map).kind else {
             return None;
         };
+        let entries = tree.pairs(entries);
         if entries.len() < 2 {
             return None;
         }
         let (k, v) = entries[index];
-        if *flow {
+        if flow {
             if index > 0 {
-                let prev_end = tree.node(entries[index - 1].1).end;
-                return Some(Edit::deletion(prev_end, tree.node(v).end));
+                let prev_end = tree.node(entries[index - 1].1).end();
+                return Some(Edit::deletion(prev_end, tree.node(v).end()));
             }
-            let next_key = tree.node(entries[1].0).start;
-            return Some(Edit::deletion(tree.node(k).start, next_key));
+            let next_key = tree.node(entries[1].0).start();
+            return Some(Edit::deletion(tree.node(k).start(), next_key));
         }
-        let key_start = tree.node(k).start;
+        let key_start = tree.node(k).start();
         if !starts_line(text, key_start) {
             return None;
         }

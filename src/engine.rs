@@ -78,7 +78,7 @@ struct Suppression {
 const SUPPRESSION: &str = crate::yaml::COMMENT_DIRECTIVE;
 
 fn suppressions(doc: &Document) -> Vec<Suppression> {
-    let text = &doc.text;
+    let text = doc.text();
     let mut out = Vec::new();
     for &(start, end) in &doc.tree.comments {
         let body = text[start..end].trim_start_matches('#').trim();
@@ -228,7 +228,7 @@ fn check_one(
             continue;
         }
         let facts = ServiceFacts::layered(doc, service, &opts.settings, dir, stack);
-        let key_line = doc.tree.node(service.key).line as usize;
+        let key_line = doc.pos(service.key).0;
         let mine: Vec<usize> = (0..sups.len())
             .filter(|&i| {
                 sups[i].line == key_line || (sups[i].own_line && sups[i].line + 1 == key_line)
@@ -285,7 +285,7 @@ fn check_one(
         if stale.is_empty() {
             continue;
         }
-        let (line, column) = doc.lines.line_col(&doc.text, s.offset);
+        let (line, column) = doc.lines.line_col(doc.text(), s.offset);
         let rule = crate::rules::find("CH007").expect("registered");
         let message = match &service {
             Some(name) => format!(
@@ -351,81 +351,104 @@ pub fn fix(
 }
 
 /// Fix the files of one project together. On failure, the index of the file at fault.
+///
+/// Each pass picks the fixes of every file from the current documents, then replaces the
+/// documents one at a time: a file's tree is dropped before its edits are applied and the
+/// new text is parsed, and the new document is compared with a digest of the original, so
+/// at most one tree per file is alive at any moment.
 pub fn fix_project(
     files: Vec<(String, Option<&Path>)>,
     opts: &Options,
     min: Applicability,
 ) -> Result<Vec<Fixed>, (usize, FileError)> {
     let dirs: Vec<Option<&Path>> = files.iter().map(|(_, d)| *d).collect();
-    let mut docs: Vec<Document> = Vec::with_capacity(files.len());
+    let mut current: Vec<Document> = Vec::with_capacity(files.len());
     for (i, (text, _)) in files.into_iter().enumerate() {
-        docs.push(parse(text, opts).map_err(|e| (i, e))?);
+        current.push(parse(text, opts).map_err(|e| (i, e))?);
     }
     let wanted = |d: &Diagnostic| d.fix.as_ref().is_some_and(|f| f.applicability >= min);
     let first = {
-        let refs: Vec<&Document> = docs.iter().collect();
+        let refs: Vec<&Document> = current.iter().collect();
         check_project(&refs, opts, &dirs)
     };
-    let originals: Vec<std::rc::Rc<Document>> = docs.into_iter().map(std::rc::Rc::new).collect();
-    let mut current: Vec<std::rc::Rc<Document>> =
-        originals.iter().map(std::rc::Rc::clone).collect();
-    let mut pass = first.clone();
+    // What each file means outside the hardening keys; every fixed text must mean the same.
+    let digests: Vec<Option<u64>> = current.iter().map(|d| d.digest(HARDENING_KEYS)).collect();
+    // The text each file had before its first fix.
+    let mut originals: Vec<Option<String>> = vec![None; current.len()];
+    // The findings of the latest pass; `None` until a fix was made.
+    let mut later: Option<Vec<Vec<Diagnostic>>> = None;
     // Per file: the edits of the first pass, dropped when a later pass edits it again.
     let mut made: Vec<Option<Vec<crate::edit::Edit>>> = vec![Some(Vec::new()); current.len()];
     for round in 0..MAX_PASSES {
-        let mut any = false;
-        let mut next_docs = Vec::with_capacity(current.len());
-        let refs: Vec<&Document> = current.iter().map(|d| d.as_ref()).collect();
-        let by_name = index(&refs);
-        for (i, doc) in current.iter().enumerate() {
-            let diags = &pass[i];
-            let mut selected: Vec<usize> =
-                (0..diags.len()).filter(|&j| wanted(&diags[j])).collect();
-            // A service that merges (`<<: *db`) another service we are about to fix waits one
-            // pass: it may inherit the new keys instead of getting copies of them.
-            let fixing: std::collections::HashSet<&str> = selected
-                .iter()
-                .map(|&j| diags[j].service.as_str())
-                .collect();
-            // The service that owns each mapping (not a `web2: *web` alias of it).
-            let mut service_of: std::collections::HashMap<crate::yaml::NodeId, &str> =
-                std::collections::HashMap::new();
-            for s in doc.services.iter().filter(|s| !s.is_alias) {
-                service_of.entry(s.map).or_insert(s.name.as_str());
+        let pass = later.as_ref().unwrap_or(&first);
+        // Per file: the findings whose fixes this pass applies.
+        let mut chosen: Vec<Vec<usize>> = vec![Vec::new(); current.len()];
+        {
+            let refs: Vec<&Document> = current.iter().collect();
+            let by_name = index(&refs);
+            for (i, doc) in current.iter().enumerate() {
+                let diags = &pass[i];
+                let mut selected: Vec<usize> =
+                    (0..diags.len()).filter(|&j| wanted(&diags[j])).collect();
+                // A service that merges (`<<: *db`) another service we are about to fix waits
+                // one pass: it may inherit the new keys instead of getting copies of them.
+                let fixing: std::collections::HashSet<&str> = selected
+                    .iter()
+                    .map(|&j| diags[j].service.as_str())
+                    .collect();
+                // The service that owns each mapping (not a `web2: *web` alias of it).
+                let mut service_of: std::collections::HashMap<crate::yaml::NodeId, &str> =
+                    std::collections::HashMap::new();
+                for s in doc.services.iter().filter(|s| !s.is_alias) {
+                    service_of.entry(s.map).or_insert(s.name.as_str());
+                }
+                let waits: std::collections::HashSet<String> = doc
+                    .services
+                    .iter()
+                    .filter(|s| {
+                        let mut from = merged_services(doc, s.map, &service_of);
+                        // `extends: db` inherits like a merge key does.
+                        if doc.tree.lookup(s.map, "extends").is_some() {
+                            from.extend(
+                                definitions(&by_name, &s.name, 0)
+                                    .iter()
+                                    .map(|(_, x)| x.name.clone())
+                                    .filter(|n| *n != s.name),
+                            );
+                        }
+                        from.iter()
+                            .any(|other| *other != s.name && fixing.contains(other.as_str()))
+                    })
+                    .map(|s| s.name.clone())
+                    .collect();
+                if selected.iter().any(|&j| !waits.contains(&diags[j].service)) {
+                    selected.retain(|&j| !waits.contains(&diags[j].service));
+                }
+                chosen[i] = selected;
             }
-            let waits: std::collections::HashSet<String> = doc
-                .services
-                .iter()
-                .filter(|s| {
-                    let mut from = merged_services(doc, s.map, &service_of);
-                    // `extends: db` inherits like a merge key does.
-                    if doc.tree.lookup(s.map, "extends").is_some() {
-                        from.extend(
-                            definitions(&by_name, &s.name, 0)
-                                .iter()
-                                .map(|(_, x)| x.name.clone())
-                                .filter(|n| *n != s.name),
-                        );
-                    }
-                    from.iter()
-                        .any(|other| *other != s.name && fixing.contains(other.as_str()))
-                })
-                .map(|s| s.name.clone())
-                .collect();
-            if selected.iter().any(|&j| !waits.contains(&diags[j].service)) {
-                selected.retain(|&j| !waits.contains(&diags[j].service));
-            }
+        }
+        if chosen.iter().all(Vec::is_empty) {
+            break;
+        }
+        let old = std::mem::take(&mut current);
+        for (i, (doc, selected)) in old.into_iter().zip(&chosen).enumerate() {
             if selected.is_empty() {
-                next_docs.push(std::rc::Rc::clone(doc));
+                current.push(doc);
                 continue;
             }
-            any = true;
+            // Edits are data: the tree is not needed to apply them.
+            let old_text = doc.into_text();
             let fixes: Vec<_> = selected
                 .iter()
-                .map(|&j| diags[j].fix.as_ref().expect("selected"))
+                .map(|&j| pass[i][j].fix.as_ref().expect("selected"))
                 .collect();
-            let (new_text, _, taken) = crate::edit::apply_edits(&doc.text, &fixes);
+            let (new_text, _, taken) = crate::edit::apply_edits(&old_text, &fixes);
             made[i] = if round == 0 { Some(taken) } else { None };
+            if originals[i].is_none() {
+                originals[i] = Some(old_text);
+            } else {
+                drop(old_text);
+            }
             let next = Document::parse(new_text, opts.limits).map_err(|e| {
                 (
                     i,
@@ -435,7 +458,7 @@ pub fn fix_project(
                     )),
                 )
             })?;
-            if !originals[i].same_outside(&next, HARDENING_KEYS) {
+            if digests[i].is_none() || next.digest(HARDENING_KEYS) != digests[i] {
                 return Err((
                     i,
                     FileError::Refused(
@@ -443,15 +466,12 @@ pub fn fix_project(
                     ),
                 ));
             }
-            next_docs.push(std::rc::Rc::new(next));
+            current.push(next);
         }
-        if !any {
-            break;
-        }
-        current = next_docs;
-        let refs: Vec<&Document> = current.iter().map(|d| d.as_ref()).collect();
-        pass = check_project(&refs, opts, &dirs);
+        let refs: Vec<&Document> = current.iter().collect();
+        later = Some(check_project(&refs, opts, &dirs));
     }
+    let pass = later.as_ref().unwrap_or(&first);
     if let Some(i) = pass.iter().position(|d| d.iter().any(wanted)) {
         return Err((
             i,
@@ -460,25 +480,25 @@ pub fn fix_project(
             ),
         ));
     }
+    // A finding is fixed when the final file no longer has it.
+    let applied: Vec<Vec<bool>> = first
+        .iter()
+        .zip(pass)
+        .map(|(found, left)| {
+            let left: std::collections::HashSet<(&str, &str)> =
+                left.iter().map(|p| (p.rule, p.service.as_str())).collect();
+            found
+                .iter()
+                .map(|d| wanted(d) && !left.contains(&(d.rule, d.service.as_str())))
+                .collect()
+        })
+        .collect();
+    drop(later);
     let mut out = Vec::with_capacity(current.len());
-    for (i, (cur, orig)) in current.into_iter().zip(originals).enumerate() {
-        let text = cur.text.clone();
-        drop(cur);
-        let original = match std::rc::Rc::try_unwrap(orig) {
-            Ok(doc) => doc.text,
-            Err(shared) => shared.text.clone(),
-        };
-        // A finding is fixed when the final file no longer has it.
-        let diagnostics = first[i].clone();
-        let applied = diagnostics
-            .iter()
-            .map(|d| {
-                wanted(d)
-                    && !pass[i]
-                        .iter()
-                        .any(|p| p.rule == d.rule && p.service == d.service)
-            })
-            .collect();
+    let files = current.into_iter().zip(originals).zip(first).zip(applied);
+    for (i, (((cur, orig), diagnostics), applied)) in files.enumerate() {
+        let text = cur.into_text();
+        let original = orig.unwrap_or_else(|| text.clone());
         out.push(Fixed {
             original,
             text,

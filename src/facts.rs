@@ -261,7 +261,7 @@ impl<'a> ServiceFacts<'a> {
         for (d, s) in &self.stack {
             let tree = &d.tree;
             if let Some((_, v, _)) = tree.lookup(s.map, key) {
-                if tree.node(v).tag() == Some("!reset") || tree.node(v).tag() == Some("!override") {
+                if tree.tag(v) == Some("!reset") || tree.tag(v) == Some("!override") {
                     out.clear();
                 }
                 for &i in tree.items(tree.resolve(v)) {
@@ -286,7 +286,7 @@ impl<'a> ServiceFacts<'a> {
             return ListKey::Absent;
         };
         let node = tree.node(v);
-        if node.tag().is_some() {
+        if tree.tag(v).is_some() {
             return ListKey::Other;
         }
         if local && tree.is_null(v) && matches!(node.kind, Kind::Scalar { .. }) {
@@ -301,7 +301,7 @@ impl<'a> ServiceFacts<'a> {
             .iter()
             .filter_map(|&i| tree.scalar(i).map(str::to_string))
             .collect();
-        if local && rv == v && node.anchor().is_none() {
+        if local && rv == v && tree.anchor(v).is_none() {
             ListKey::Local { seq: v, items }
         } else if local {
             // `cap_add: *caps` or `cap_add: &caps [...]`: the list is shared with other

@@ -2,20 +2,25 @@
 
 /// Maps byte offsets to 1-based lines and columns.
 pub struct LineIndex {
-    starts: Vec<usize>,
+    /// Byte offset of each line's start (texts are under 2 GiB; the tree refuses larger).
+    starts: Vec<u32>,
 }
 
 impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let mut starts = Vec::with_capacity(text.matches('\n').count() + 1);
+        starts.push(0);
+        starts.extend(text.match_indices('\n').map(|(i, _)| (i + 1) as u32));
         LineIndex { starts }
     }
 
     /// 1-based line and 1-based column (in characters) of byte `offset`.
     pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
-        let line = self.starts.partition_point(|&s| s <= offset).max(1);
-        let start = self.starts[line - 1];
+        let line = self
+            .starts
+            .partition_point(|&s| s as usize <= offset)
+            .max(1);
+        let start = self.starts[line - 1] as usize;
         let col = text
             .get(start..offset.min(text.len()))
             .map_or(0, |s| s.chars().count());

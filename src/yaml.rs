@@ -4,14 +4,20 @@
 //! and the editor can splice new text next to it without re-serialising anything.
 //! Anchors and aliases are kept as they are written (an alias is a node that
 //! points at its target); merge keys are resolved on demand by the compose view.
+//!
+//! The tree is built for size: a node is 20 bytes (byte offsets are `u32`), the children
+//! of every collection sit in two shared arenas, a scalar whose text is written verbatim in
+//! the source points into it instead of being copied, and anchors and tags live in a side
+//! table. Line and column are worked out from the byte offset when a message needs them.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::Hasher;
 
 use granit_parser::{Event, Parser, ScalarStyle, StructureStyle, options};
 
-/// Index of a node in [`Tree::nodes`].
-pub type NodeId = usize;
+/// Index of a node in the tree.
+pub type NodeId = u32;
 
 /// How a scalar is written in the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,93 +35,112 @@ impl Style {
     }
 }
 
-#[derive(Debug, Clone)]
+/// A run of children in one of the tree's arenas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.start as usize + self.len as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
 pub enum Kind {
     Scalar {
-        /// The scalar's text after escapes and folding, kept in [`Tree::values`].
+        /// The scalar's text after escapes and folding.
         value: ValueRef,
         style: Style,
         /// Block scalars with keep chomping (`|+`, `>+`): trailing blank lines are content.
         keep: bool,
-        /// For block scalars, where the parser's span ends (after trailing blank lines).
-        raw_end: usize,
     },
     Mapping {
         flow: bool,
-        entries: Vec<(NodeId, NodeId)>,
+        /// Where the mapping's `(key, value)` pairs sit; see [`Tree::entries`].
+        entries: Span,
     },
     Sequence {
         flow: bool,
-        items: Vec<NodeId>,
+        /// Where the sequence's items sit; see [`Tree::items`].
+        items: Span,
     },
     Alias {
         target: NodeId,
     },
 }
 
-/// Where a scalar's text sits in [`Tree::values`] (one buffer for all scalars, instead of
-/// one allocation each).
+/// Where a scalar's text is: in the source (most scalars are written as they read) or in
+/// the tree's buffer of rewritten values (escapes, folded lines, block scalars).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValueRef {
     start: u32,
+    /// Length; the top bit set means the text is in the source.
     len: u32,
 }
 
+const IN_SOURCE: u32 = 1 << 31;
+
 impl ValueRef {
     fn range(self) -> std::ops::Range<usize> {
-        self.start as usize..self.start as usize + self.len as usize
+        let len = (self.len & !IN_SOURCE) as usize;
+        self.start as usize..self.start as usize + len
+    }
+
+    fn in_source(self) -> bool {
+        self.len & IN_SOURCE != 0
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Node {
     pub kind: Kind,
-    /// First byte of the node's content (the `{`/`[` of a flow collection, the first key of a
-    /// block mapping, the first item's content of a block sequence).
-    pub start: usize,
-    /// One past the last byte of the node's content. Block scalars end after their last
-    /// non-blank content line (before the line break); block collections end where their last
-    /// child ends.
-    pub end: usize,
-    /// 1-based line of `start`.
-    pub line: u32,
-    /// 0-based column (in characters) of `start`.
-    pub col: u32,
-    /// Anchor and tag, rare enough to live behind one pointer.
-    meta: Option<Box<Meta>>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Meta {
-    anchor: Option<String>,
-    tag: Option<String>,
+    start: u32,
+    end: u32,
 }
 
 impl Node {
-    /// The anchor defined on this node (`&name`), without the `&`.
-    pub fn anchor(&self) -> Option<&str> {
-        self.meta.as_ref()?.anchor.as_deref()
+    /// First byte of the node's content (the `{`/`[` of a flow collection, the first key of a
+    /// block mapping, the first `-` of a block sequence).
+    pub fn start(&self) -> usize {
+        self.start as usize
     }
 
-    /// The tag as written, e.g. `!reset` or `!!str`.
-    pub fn tag(&self) -> Option<&str> {
-        self.meta.as_ref()?.tag.as_deref()
+    /// One past the last byte of the node's content. Block scalars end after their last
+    /// non-blank content line (before the line break); block collections end where their last
+    /// child ends.
+    pub fn end(&self) -> usize {
+        self.end as usize
     }
+}
 
-    fn same_meta(&self, other: &Node) -> bool {
-        self.meta == other.meta
-    }
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct Meta {
+    anchor: Option<String>,
+    tag: Option<String>,
+    /// For block scalars with keep chomping: where the parser's span ends (after the
+    /// trailing blank lines that belong to the value).
+    raw_end: Option<u32>,
 }
 
 /// The prefix of the only comments the tool reads (`# compose-harden: ignore[...]`).
 pub const COMMENT_DIRECTIVE: &str = "compose-harden:";
 
-/// A parsed single-document YAML stream.
+/// A parsed single-document YAML stream, with the text it was parsed from.
 #[derive(Debug, Clone)]
 pub struct Tree {
-    pub nodes: Vec<Node>,
-    /// The text of every scalar, back to back.
+    text: String,
+    nodes: Vec<Node>,
+    /// Every mapping's `(key, value)` pairs, one run per mapping.
+    pairs: Vec<(NodeId, NodeId)>,
+    /// Every sequence's items, one run per sequence.
+    seq_items: Vec<NodeId>,
+    /// The text of scalars not written verbatim in the source, back to back.
     values: String,
+    /// Anchors, tags and block-scalar ends of the few nodes that have them, by node id.
+    meta: Vec<(NodeId, Meta)>,
     pub root: NodeId,
     /// Byte ranges of every comment (`#` to end of line, line break excluded), collected
     /// only when the text contains [`COMMENT_DIRECTIVE`].
@@ -148,9 +173,15 @@ impl Default for Limits {
     }
 }
 
-enum Frame {
-    Map { id: NodeId, key: Option<NodeId> },
-    Seq { id: NodeId },
+/// A node about to be added: kind, start, end, parser anchor id, tag, block-scalar raw end.
+type NewNode = (Kind, usize, usize, usize, Option<String>, Option<usize>);
+
+/// An open collection while the tree is built: its node and where its children start on
+/// the pending stack.
+struct Frame {
+    id: NodeId,
+    map: bool,
+    base: usize,
 }
 
 fn style_of(s: ScalarStyle) -> Style {
@@ -172,6 +203,35 @@ fn tag_text(tag: Option<&Cow<'_, granit_parser::Tag>>) -> Option<String> {
         format!("!{suffix}")
     } else {
         format!("{handle}{suffix}")
+    })
+}
+
+/// 1-based line and 1-based column (in characters) of byte `pos` in `text`.
+pub fn line_col_of(text: &str, pos: usize) -> (usize, usize) {
+    let pos = pos.min(text.len());
+    let before = &text.as_bytes()[..pos];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = text.get(start..pos).map_or(0, |s| s.chars().count());
+    (line, col + 1)
+}
+
+fn push_value(values: &mut String, value: &str) -> Result<ValueRef, SyntaxError> {
+    let start = values.len();
+    values.push_str(value);
+    if values.len() >= IN_SOURCE as usize {
+        return Err(SyntaxError {
+            line: 1,
+            col: 1,
+            message: "the file's values add up to 2 GiB or more; it is too large".into(),
+        });
+    }
+    Ok(ValueRef {
+        start: start as u32,
+        len: value.len() as u32,
     })
 }
 
@@ -214,9 +274,58 @@ fn block_scalar_header(text: &str, start: usize) -> (usize, bool) {
     (line_end.min(start.max(ind + 1)), header.contains('+'))
 }
 
+/// The side-table entry of node `id`, created when missing. Nodes get their metadata in
+/// the order they are made, so this is almost always the last entry.
+fn meta_mut(meta: &mut Vec<(NodeId, Meta)>, id: NodeId) -> &mut Meta {
+    let at = match meta.last() {
+        Some(&(last, _)) if last == id => meta.len() - 1,
+        Some(&(last, _)) if last < id => {
+            meta.push((id, Meta::default()));
+            meta.len() - 1
+        }
+        None => {
+            meta.push((id, Meta::default()));
+            0
+        }
+        Some(_) => match meta.binary_search_by_key(&id, |e| e.0) {
+            Ok(i) => i,
+            Err(i) => {
+                meta.insert(i, (id, Meta::default()));
+                i
+            }
+        },
+    };
+    &mut meta[at].1
+}
+
+/// Where `value` sits verbatim in `text` near `start..end`, if it does.
+fn verbatim(text: &str, value: &str, start: usize, end: usize, style: Style) -> Option<usize> {
+    let base = text.as_ptr() as usize;
+    let ptr = value.as_ptr() as usize;
+    if !value.is_empty() && ptr >= base && ptr + value.len() <= base + text.len() {
+        return Some(ptr - base);
+    }
+    match style {
+        Style::Plain if text.get(start..end) == Some(value) => Some(start),
+        Style::SingleQuoted | Style::DoubleQuoted
+            if end >= start + 2 && text.get(start + 1..end - 1) == Some(value) =>
+        {
+            Some(start + 1)
+        }
+        _ => None,
+    }
+}
+
 impl Tree {
-    /// Parse `text` (one YAML document; a leading BOM is allowed).
-    pub fn parse(text: &str, limits: Limits) -> Result<Tree, SyntaxError> {
+    /// Parse `text` (one YAML document; a leading BOM is allowed). The tree keeps the text.
+    pub fn parse(text: String, limits: Limits) -> Result<Tree, SyntaxError> {
+        if text.len() >= IN_SOURCE as usize {
+            return Err(SyntaxError {
+                line: 1,
+                col: 1,
+                message: "the file is 2 GiB or more; it is too large".into(),
+            });
+        }
         let opts = options! {
             emit_anchor_events: true,
             // Read a block scalar that ends the file without a line break as libyaml,
@@ -231,17 +340,22 @@ impl Tree {
             block_nesting_limit: limits.max_depth,
             flow_nesting_limit: limits.max_depth,
         };
-        // About one node per 17 bytes in real compose files; growing past it doubles once.
-        let mut nodes: Vec<Node> = Vec::with_capacity(text.len() / 16 + 16);
+        // Real compose files have about one node per 16 bytes. Capacity that is never
+        // touched costs no memory, so reserve generously and never copy the vector.
+        let mut nodes: Vec<Node> = Vec::with_capacity(text.len() / 10 + 16);
+        let mut pairs: Vec<(NodeId, NodeId)> = Vec::with_capacity(text.len() / 24 + 16);
+        let mut seq_items: Vec<NodeId> = Vec::new();
+        let mut pending: Vec<NodeId> = Vec::new();
         let mut comments = Vec::new();
-        let mut values = String::with_capacity(text.len() / 2);
+        let mut values = String::new();
+        let mut meta: Vec<(NodeId, Meta)> = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
         let mut anchors: HashMap<usize, NodeId> = HashMap::new();
         let mut root: Option<NodeId> = None;
         let mut documents = 0usize;
         let mut last_node: Option<NodeId> = None;
 
-        for item in Parser::new_from_str_with_options(text, opts) {
+        for item in Parser::new_from_str_with_options(&text, opts) {
             let (event, span) = item.map_err(|e| SyntaxError {
                 line: e.marker().line(),
                 col: e.marker().col() + 1,
@@ -249,10 +363,7 @@ impl Tree {
             })?;
             let range = span.byte_range().unwrap_or(0..0);
             let (line, col) = (span.start.line(), span.start.col());
-            let new_node = |kind: Kind, start: usize, end: usize, anchor_id: usize| {
-                (kind, start, end, anchor_id)
-            };
-            let made = match event {
+            let made: Option<NewNode> = match event {
                 Event::DocumentStart(..) => {
                     documents += 1;
                     if documents > 1 {
@@ -272,8 +383,7 @@ impl Tree {
                 }
                 Event::Anchor(id, name) => {
                     if let Some(&n) = anchors.get(&id) {
-                        nodes[n].meta.get_or_insert_with(Box::default).anchor =
-                            Some(name.into_owned());
+                        meta_mut(&mut meta, n).anchor = Some(name.into_owned());
                     }
                     None
                 }
@@ -282,8 +392,8 @@ impl Tree {
                     let (mut start, mut end) = (range.start, range.end);
                     let (mut keep, raw_end) = (false, range.end);
                     if style.is_block() {
-                        let (header_end, keeps) = block_scalar_header(text, start);
-                        end = block_scalar_end(text, start, raw_end);
+                        let (header_end, keeps) = block_scalar_header(&text, start);
+                        end = block_scalar_end(&text, start, raw_end);
                         keep = keeps;
                         if end == start {
                             // No content: the value ends with its header line.
@@ -295,55 +405,54 @@ impl Tree {
                         // An empty (null) node: the parser places it at the next token.
                         // A value sits right after its key; an empty explicit key (`? `)
                         // right after whatever came before it.
-                        match stack.last() {
-                            Some(Frame::Map { key: Some(k), .. }) => {
-                                start = nodes[*k].end;
+                        if let Some(frame) = stack.last().filter(|f| f.map) {
+                            if (pending.len() - frame.base) % 2 == 1 {
+                                let k = *pending.last().expect("a pending key");
+                                start = nodes[k as usize].end as usize;
+                                end = start;
+                            } else if let Some(prev) = last_node {
+                                start = (nodes[prev as usize].end as usize).min(start);
                                 end = start;
                             }
-                            Some(Frame::Map { key: None, .. }) => {
-                                if let Some(prev) = last_node {
-                                    start = nodes[prev].end.min(start);
-                                    end = start;
-                                }
-                            }
-                            _ => {}
                         }
                     }
-                    let tag = tag_text(tag.as_ref());
-                    let at = values.len();
-                    values.push_str(&value);
-                    let kind = Kind::Scalar {
-                        value: ValueRef {
-                            start: at as u32,
-                            len: value.len() as u32,
+                    let value_ref = match (style.is_block(), value.is_empty()) {
+                        (_, true) => ValueRef {
+                            start: 0,
+                            len: IN_SOURCE,
                         },
+                        (false, false) => match verbatim(&text, &value, start, end, style) {
+                            Some(at) => ValueRef {
+                                start: at as u32,
+                                len: value.len() as u32 | IN_SOURCE,
+                            },
+                            None => push_value(&mut values, &value)?,
+                        },
+                        (true, false) => push_value(&mut values, &value)?,
+                    };
+                    let kind = Kind::Scalar {
+                        value: value_ref,
                         style,
                         keep,
-                        raw_end,
                     };
-                    Some((new_node(kind, start, end, anchor), tag))
+                    let raw = keep.then_some(raw_end);
+                    Some((kind, start, end, anchor, tag_text(tag.as_ref()), raw))
                 }
                 Event::SequenceStart(style, anchor, tag) => {
-                    let flow = style == StructureStyle::Flow;
                     let kind = Kind::Sequence {
-                        flow,
-                        items: Vec::new(),
+                        flow: style == StructureStyle::Flow,
+                        items: Span { start: 0, len: 0 },
                     };
-                    Some((
-                        new_node(kind, range.start, range.end, anchor),
-                        tag_text(tag.as_ref()),
-                    ))
+                    let tag = tag_text(tag.as_ref());
+                    Some((kind, range.start, range.end, anchor, tag, None))
                 }
                 Event::MappingStart(style, anchor, tag) => {
-                    let flow = style == StructureStyle::Flow;
                     let kind = Kind::Mapping {
-                        flow,
-                        entries: Vec::new(),
+                        flow: style == StructureStyle::Flow,
+                        entries: Span { start: 0, len: 0 },
                     };
-                    Some((
-                        new_node(kind, range.start, range.end, anchor),
-                        tag_text(tag.as_ref()),
-                    ))
+                    let tag = tag_text(tag.as_ref());
+                    Some((kind, range.start, range.end, anchor, tag, None))
                 }
                 Event::Alias(id) => {
                     let Some(&target) = anchors.get(&id) else {
@@ -353,35 +462,60 @@ impl Tree {
                             message: "alias refers to an unknown anchor".into(),
                         });
                     };
-                    let kind = Kind::Alias { target };
-                    Some((new_node(kind, range.start, range.end, 0), None))
+                    Some((
+                        Kind::Alias { target },
+                        range.start,
+                        range.end,
+                        0,
+                        None,
+                        None,
+                    ))
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
-                    let frame = stack.pop();
-                    let id = match frame {
-                        Some(Frame::Map { id, .. }) | Some(Frame::Seq { id }) => id,
-                        None => continue,
-                    };
-                    let flow = matches!(
-                        nodes[id].kind,
-                        Kind::Mapping { flow: true, .. } | Kind::Sequence { flow: true, .. }
-                    );
-                    if flow {
-                        nodes[id].end = range.end;
+                    let Some(frame) = stack.pop() else { continue };
+                    let id = frame.id as usize;
+                    let children = &pending[frame.base..];
+                    let last = children.last().copied();
+                    let run = if frame.map {
+                        let start = pairs.len() as u32;
+                        pairs.extend(children.chunks_exact(2).map(|c| (c[0], c[1])));
+                        Span {
+                            start,
+                            len: pairs.len() as u32 - start,
+                        }
                     } else {
-                        let last = match &nodes[id].kind {
-                            Kind::Mapping { entries, .. } => entries.last().map(|e| e.1),
-                            Kind::Sequence { items, .. } => items.last().copied(),
-                            _ => None,
-                        };
-                        nodes[id].end = last.map_or(nodes[id].start, |l| nodes[l].end);
-                    }
-                    last_node = Some(id);
+                        let start = seq_items.len() as u32;
+                        seq_items.extend_from_slice(children);
+                        Span {
+                            start,
+                            len: children.len() as u32,
+                        }
+                    };
+                    pending.truncate(frame.base);
+                    let node = &mut nodes[id];
+                    let flow = match &mut node.kind {
+                        Kind::Mapping { flow, entries } => {
+                            *entries = run;
+                            *flow
+                        }
+                        Kind::Sequence { flow, items } => {
+                            *items = run;
+                            *flow
+                        }
+                        _ => false,
+                    };
+                    let end = if flow {
+                        range.end as u32
+                    } else {
+                        last.map_or(nodes[id].start, |l| nodes[l as usize].end)
+                    };
+                    nodes[id].end = end;
+                    last_node = Some(frame.id);
                     None
                 }
                 _ => None,
             };
-            let Some(((kind, start, end, anchor_id), tag)) = made else {
+            let Some((kind, start, end, anchor_id, tag, raw_end)) = made else {
                 continue;
             };
             if nodes.len() >= limits.max_nodes {
@@ -394,41 +528,30 @@ impl Tree {
                     ),
                 });
             }
-            let is_collection = matches!(kind, Kind::Mapping { .. } | Kind::Sequence { .. });
-            let id = nodes.len();
+            let collection = match kind {
+                Kind::Mapping { .. } => Some(true),
+                Kind::Sequence { .. } => Some(false),
+                _ => None,
+            };
+            let id = nodes.len() as NodeId;
             nodes.push(Node {
                 kind,
-                start,
-                end,
-                line: line as u32,
-                col: col as u32,
-                meta: tag.map(|t| {
-                    Box::new(Meta {
-                        anchor: None,
-                        tag: Some(t),
-                    })
-                }),
+                start: start as u32,
+                end: end as u32,
             });
+            if tag.is_some() || raw_end.is_some() {
+                let m = meta_mut(&mut meta, id);
+                m.tag = tag;
+                m.raw_end = raw_end.map(|r| r as u32);
+            }
             if anchor_id != 0 {
                 anchors.insert(anchor_id, id);
             }
-            match stack.last_mut() {
+            match stack.last() {
                 None => root = Some(id),
-                Some(Frame::Map { id: m, key }) => match key.take() {
-                    None => *key = Some(id),
-                    Some(k) => {
-                        if let Kind::Mapping { entries, .. } = &mut nodes[*m].kind {
-                            entries.push((k, id));
-                        }
-                    }
-                },
-                Some(Frame::Seq { id: s }) => {
-                    if let Kind::Sequence { items, .. } = &mut nodes[*s].kind {
-                        items.push(id);
-                    }
-                }
+                Some(_) => pending.push(id),
             }
-            if is_collection {
+            if let Some(map) = collection {
                 if stack.len() >= limits.max_depth {
                     return Err(SyntaxError {
                         line,
@@ -439,14 +562,14 @@ impl Tree {
                         ),
                     });
                 }
-                stack.push(match nodes[id].kind {
-                    Kind::Mapping { .. } => Frame::Map { id, key: None },
-                    _ => Frame::Seq { id },
+                stack.push(Frame {
+                    id,
+                    map,
+                    base: pending.len(),
                 });
             }
             last_node = Some(id);
         }
-        let _ = last_node;
         let Some(root) = root else {
             return Err(SyntaxError {
                 line: 1,
@@ -454,14 +577,14 @@ impl Tree {
                 message: "the file holds no YAML content".into(),
             });
         };
-        // Give back a reservation that turned out much too large (a copy otherwise not worth it).
-        if nodes.capacity() > nodes.len() + nodes.len() / 4 + 64 {
-            nodes.shrink_to_fit();
-        }
-        values.shrink_to_fit();
+        drop(pending);
         let tree = Tree {
+            text,
             nodes,
+            pairs,
+            seq_items,
             values,
+            meta,
             root,
             comments,
         };
@@ -472,13 +595,14 @@ impl Tree {
     fn check_duplicate_keys(&self) -> Result<(), SyntaxError> {
         let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for node in &self.nodes {
-            let Kind::Mapping { entries, .. } = &node.kind else {
+            let Kind::Mapping { entries, .. } = node.kind else {
                 continue;
             };
+            let entries = &self.pairs[entries.range()];
             seen.clear();
             for (i, &(k, _)) in entries.iter().enumerate() {
                 let Some(key) = self.scalar(k) else { continue };
-                if key == "<<" && self.nodes[k].tag().is_none() {
+                if key == "<<" && self.tag(k).is_none() {
                     continue;
                 }
                 // Most mappings are small: a scan beats hashing them.
@@ -490,10 +614,10 @@ impl Tree {
                     !seen.insert(key)
                 };
                 if dup {
-                    let n = &self.nodes[k];
+                    let (line, col) = line_col_of(&self.text, self.node(k).start());
                     return Err(SyntaxError {
-                        line: n.line as usize,
-                        col: n.col as usize + 1,
+                        line,
+                        col,
                         message: format!("duplicate key {key:?} in the same mapping"),
                     });
                 }
@@ -502,14 +626,65 @@ impl Tree {
         Ok(())
     }
 
+    /// The text the tree was parsed from.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Give the text back, dropping the tree.
+    pub fn into_text(self) -> String {
+        self.text
+    }
+
+    /// Every node, in document order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
     pub fn node(&self, id: NodeId) -> &Node {
-        &self.nodes[id]
+        &self.nodes[id as usize]
+    }
+
+    fn meta(&self, id: NodeId) -> Option<&Meta> {
+        if self.meta.is_empty() {
+            return None;
+        }
+        self.meta
+            .binary_search_by_key(&id, |e| e.0)
+            .ok()
+            .map(|i| &self.meta[i].1)
+    }
+
+    /// The anchor defined on node `id` (`&name`), without the `&`.
+    pub fn anchor(&self, id: NodeId) -> Option<&str> {
+        self.meta(id)?.anchor.as_deref()
+    }
+
+    /// The tag of node `id` as written, e.g. `!reset` or `!!str`.
+    pub fn tag(&self, id: NodeId) -> Option<&str> {
+        self.meta(id)?.tag.as_deref()
+    }
+
+    /// For a block scalar with keep chomping, where its trailing blank lines end; for any
+    /// other node, where it ends.
+    pub fn raw_end(&self, id: NodeId) -> usize {
+        self.meta(id)
+            .and_then(|m| m.raw_end)
+            .map_or(self.node(id).end(), |r| r as usize)
+    }
+
+    fn value_of(&self, v: ValueRef) -> &str {
+        if v.in_source() {
+            &self.text[v.range()]
+        } else {
+            &self.values[v.range()]
+        }
     }
 
     /// Follow aliases to the node they name.
     pub fn resolve(&self, mut id: NodeId) -> NodeId {
         for _ in 0..64 {
-            match self.nodes[id].kind {
+            match self.nodes[id as usize].kind {
                 Kind::Alias { target } => id = target,
                 _ => return id,
             }
@@ -519,45 +694,76 @@ impl Tree {
 
     /// The scalar text of a node (after following aliases), if it is a scalar.
     pub fn scalar(&self, id: NodeId) -> Option<&str> {
-        match &self.nodes[self.resolve(id)].kind {
-            Kind::Scalar { value, .. } => Some(&self.values[value.range()]),
+        match self.nodes[self.resolve(id) as usize].kind {
+            Kind::Scalar { value, .. } => Some(self.value_of(value)),
+            _ => None,
+        }
+    }
+
+    /// The style of a scalar (after following aliases).
+    pub fn style(&self, id: NodeId) -> Option<Style> {
+        match self.nodes[self.resolve(id) as usize].kind {
+            Kind::Scalar { style, .. } => Some(style),
             _ => None,
         }
     }
 
     pub fn is_null(&self, id: NodeId) -> bool {
-        match &self.nodes[self.resolve(id)].kind {
+        match self.nodes[self.resolve(id) as usize].kind {
             Kind::Scalar { value, style, .. } => {
-                *style == Style::Plain
-                    && matches!(
-                        &self.values[value.range()],
-                        "" | "~" | "null" | "Null" | "NULL"
-                    )
+                style == Style::Plain
+                    && matches!(self.value_of(value), "" | "~" | "null" | "Null" | "NULL")
             }
             _ => false,
         }
     }
 
+    /// The `(key, value)` pairs of a mapping (after following aliases), in source order.
     pub fn entries(&self, id: NodeId) -> &[(NodeId, NodeId)] {
-        match &self.nodes[self.resolve(id)].kind {
-            Kind::Mapping { entries, .. } => entries,
+        match self.nodes[self.resolve(id) as usize].kind {
+            Kind::Mapping { entries, .. } => &self.pairs[entries.range()],
             _ => &[],
         }
     }
 
+    /// The items of a sequence (after following aliases), in source order.
     pub fn items(&self, id: NodeId) -> &[NodeId] {
-        match &self.nodes[self.resolve(id)].kind {
-            Kind::Sequence { items, .. } => items,
+        match self.nodes[self.resolve(id) as usize].kind {
+            Kind::Sequence { items, .. } => &self.seq_items[items.range()],
             _ => &[],
         }
+    }
+
+    /// The pairs a mapping's [`Kind::Mapping::entries`] names.
+    pub fn pairs(&self, run: Span) -> &[(NodeId, NodeId)] {
+        &self.pairs[run.range()]
+    }
+
+    /// The items a sequence's [`Kind::Sequence::items`] names.
+    pub fn seq(&self, run: Span) -> &[NodeId] {
+        &self.seq_items[run.range()]
+    }
+
+    /// Whether node `id` itself (aliases not followed) is a flow collection.
+    pub fn is_flow(&self, id: NodeId) -> bool {
+        matches!(
+            self.nodes[id as usize].kind,
+            Kind::Mapping { flow: true, .. } | Kind::Sequence { flow: true, .. }
+        )
     }
 
     pub fn is_mapping(&self, id: NodeId) -> bool {
-        matches!(self.nodes[self.resolve(id)].kind, Kind::Mapping { .. })
+        matches!(
+            self.nodes[self.resolve(id) as usize].kind,
+            Kind::Mapping { .. }
+        )
     }
 
     pub fn is_sequence(&self, id: NodeId) -> bool {
-        matches!(self.nodes[self.resolve(id)].kind, Kind::Sequence { .. })
+        matches!(
+            self.nodes[self.resolve(id) as usize].kind,
+            Kind::Sequence { .. }
+        )
     }
 
     /// The value of `key` written directly in mapping `map` (no merge keys).
@@ -570,9 +776,8 @@ impl Tree {
     }
 
     pub fn is_merge_key(&self, k: NodeId) -> bool {
-        let n = &self.nodes[k];
-        matches!(&n.kind, Kind::Scalar { value, style: Style::Plain, .. } if &self.values[value.range()] == "<<")
-            && n.tag().is_none()
+        matches!(self.nodes[k as usize].kind, Kind::Scalar { value, style: Style::Plain, .. } if self.value_of(value) == "<<")
+            && self.tag(k).is_none()
     }
 
     /// The value of `key` in mapping `map`, looking through merge keys (`<<: *a`,
@@ -619,6 +824,19 @@ impl Tree {
     }
 }
 
+impl Tree {}
+
+/// Marks that keep the digest stream unambiguous.
+const D_SCALAR: u8 = 1;
+const D_PLAIN: u8 = 2;
+const D_SEQ: u8 = 3;
+const D_MAP: u8 = 4;
+const D_ALIAS: u8 = 5;
+const D_META: u8 = 6;
+
+/// Digests of aliased subtrees already worked out, by (target, masked).
+pub type DigestMemo = HashMap<(NodeId, bool), u64>;
+
 impl Tree {
     /// The number of nodes the document has once every alias is expanded, or `None` when it
     /// exceeds `limit` (an alias bomb). Linear in the tree size: each node is sized once.
@@ -630,49 +848,46 @@ impl Tree {
         {
             return Some(self.nodes.len());
         }
-        let mut size: Vec<usize> = vec![0; self.nodes.len()];
-        let mut done = vec![false; self.nodes.len()];
+        let limit = limit.min(u32::MAX as usize - 1) as u32;
+        // 0 = not sized yet; sizes are at least 1.
+        let mut size: Vec<u32> = vec![0; self.nodes.len()];
         let mut stack: Vec<(NodeId, bool)> = vec![(self.root, false)];
         // Children of a node without allocating: keys and values of a mapping, items of a
         // sequence, the target of an alias.
-        let child_count = |id: NodeId| match &self.nodes[id].kind {
+        let child_count = |id: NodeId| match self.nodes[id as usize].kind {
             Kind::Scalar { .. } => 0,
             Kind::Alias { .. } => 1,
-            Kind::Sequence { items, .. } => items.len(),
-            Kind::Mapping { entries, .. } => entries.len() * 2,
+            Kind::Sequence { items, .. } => items.len as usize,
+            Kind::Mapping { entries, .. } => entries.len as usize * 2,
         };
-        let child = |id: NodeId, i: usize| match &self.nodes[id].kind {
-            Kind::Alias { target } => *target,
-            Kind::Sequence { items, .. } => items[i],
+        let child = |id: NodeId, i: usize| match self.nodes[id as usize].kind {
+            Kind::Alias { target } => target,
+            Kind::Sequence { items, .. } => self.seq_items[items.start as usize + i],
             Kind::Mapping { entries, .. } => {
-                if i.is_multiple_of(2) {
-                    entries[i / 2].0
-                } else {
-                    entries[i / 2].1
-                }
+                let (k, v) = self.pairs[entries.start as usize + i / 2];
+                if i.is_multiple_of(2) { k } else { v }
             }
             Kind::Scalar { .. } => id,
         };
         while let Some((id, children_done)) = stack.pop() {
-            if done[id] {
+            if size[id as usize] != 0 {
                 continue;
             }
             let n = child_count(id);
             if children_done {
-                let mut total: usize = 1;
+                let mut total: u32 = 1;
                 for i in 0..n {
-                    total = total.saturating_add(size[child(id, i)]);
+                    total = total.saturating_add(size[child(id, i) as usize]);
                 }
                 if total > limit {
                     return None;
                 }
-                size[id] = total;
-                done[id] = true;
+                size[id as usize] = total;
             } else {
                 stack.push((id, true));
                 for i in 0..n {
                     let c = child(id, i);
-                    if !done[c] {
+                    if size[c as usize] == 0 {
                         if stack.len() > self.nodes.len() * 2 + 16 {
                             return None; // a cycle (recursive alias)
                         }
@@ -681,72 +896,87 @@ impl Tree {
                 }
             }
         }
-        Some(size[self.root])
+        Some(size[self.root as usize] as usize)
     }
 
-    /// Whether node `a` of this tree and node `b` of `other` mean the same. Inside mappings
-    /// reached with `mask`, entries whose key is in `mask` are ignored on both sides, and the
+    /// Feed what node `id` means into `h`: scalar text and whether it is plain, anchors and
+    /// tags, the shape of collections, and aliases as aliases of what they name. Inside
+    /// mappings reached with `mask`, entries whose key is in `mask` are left out, and the
     /// mask follows merge keys (`<<`), whose sources contribute to the same mapping.
-    pub fn same(
+    /// Positions, quoting style and comments are not part of the meaning. `None` when
+    /// aliases nest too deeply to digest.
+    pub fn digest_into<H: Hasher>(
         &self,
-        a: NodeId,
-        other: &Tree,
-        b: NodeId,
+        h: &mut H,
+        id: NodeId,
         mask: Option<&[&str]>,
-        seen: &mut SeenPairs,
-    ) -> bool {
-        let (na, nb) = (&self.nodes[a], &other.nodes[b]);
-        if !na.same_meta(nb) {
-            return false;
+        memo: &mut DigestMemo,
+        depth: usize,
+    ) -> Option<()> {
+        if depth > 512 {
+            return None;
         }
-        match (&na.kind, &nb.kind) {
-            (
-                Kind::Scalar {
-                    value: va,
-                    style: sa,
-                    ..
-                },
-                Kind::Scalar {
-                    value: vb,
-                    style: sb,
-                    ..
-                },
-            ) => {
-                self.values[va.range()] == other.values[vb.range()]
-                    && (*sa == Style::Plain) == (*sb == Style::Plain)
+        if let Some(m) = self.meta(id)
+            && (m.anchor.is_some() || m.tag.is_some())
+        {
+            h.write_u8(D_META);
+            for s in [&m.anchor, &m.tag] {
+                let s = s.as_deref().unwrap_or("");
+                h.write_usize(s.len());
+                h.write(s.as_bytes());
             }
-            (Kind::Alias { target: ta }, Kind::Alias { target: tb }) => {
-                // Shared subtrees are compared once, whatever number of aliases name them.
-                !seen.insert((*ta, *tb, mask.is_some())) || self.same(*ta, other, *tb, mask, seen)
+        }
+        match self.nodes[id as usize].kind {
+            Kind::Scalar { value, style, .. } => {
+                h.write_u8(if style == Style::Plain {
+                    D_PLAIN
+                } else {
+                    D_SCALAR
+                });
+                let s = self.value_of(value);
+                h.write_usize(s.len());
+                h.write(s.as_bytes());
             }
-            (Kind::Sequence { items: ia, .. }, Kind::Sequence { items: ib, .. }) => {
-                ia.len() == ib.len()
-                    && ia
-                        .iter()
-                        .zip(ib)
-                        .all(|(&x, &y)| self.same(x, other, y, None, seen))
+            Kind::Alias { target } => {
+                let key = (target, mask.is_some());
+                let d = match memo.get(&key) {
+                    Some(&d) => d,
+                    None => {
+                        let mut sub = std::collections::hash_map::DefaultHasher::new();
+                        self.digest_into(&mut sub, target, mask, memo, depth + 1)?;
+                        let d = sub.finish();
+                        memo.insert(key, d);
+                        d
+                    }
+                };
+                h.write_u8(D_ALIAS);
+                h.write_u64(d);
             }
-            (Kind::Mapping { entries: ea, .. }, Kind::Mapping { entries: eb, .. }) => {
-                let keep = |t: &Tree, k: NodeId| match (mask, t.scalar(k)) {
+            Kind::Sequence { items, .. } => {
+                h.write_u8(D_SEQ);
+                h.write_usize(items.len as usize);
+                for &i in &self.seq_items[items.range()] {
+                    self.digest_into(h, i, None, memo, depth + 1)?;
+                }
+            }
+            Kind::Mapping { entries, .. } => {
+                let entries = &self.pairs[entries.range()];
+                let keep = |k: NodeId| match (mask, self.scalar(k)) {
                     (Some(m), Some(key)) => !m.contains(&key),
                     _ => true,
                 };
-                let ea: Vec<_> = ea.iter().filter(|(k, _)| keep(self, *k)).collect();
-                let eb: Vec<_> = eb.iter().filter(|(k, _)| keep(other, *k)).collect();
-                ea.len() == eb.len()
-                    && ea.iter().zip(&eb).all(|(&&(ka, va), &&(kb, vb))| {
-                        let merge = self.is_merge_key(ka);
-                        self.same(ka, other, kb, None, seen)
-                            && self.same(va, other, vb, if merge { mask } else { None }, seen)
-                    })
+                h.write_u8(D_MAP);
+                h.write_usize(entries.iter().filter(|(k, _)| keep(*k)).count());
+                for &(k, v) in entries.iter().filter(|(k, _)| keep(*k)) {
+                    let merge = self.is_merge_key(k);
+                    self.digest_into(h, k, None, memo, depth + 1)?;
+                    self.digest_into(h, v, if merge { mask } else { None }, memo, depth + 1)?;
+                }
             }
-            _ => false,
         }
+        Some(())
     }
 }
-
-/// Node pairs already compared by [`Tree::same`] (so shared aliases are compared once).
-pub type SeenPairs = std::collections::HashSet<(NodeId, NodeId, bool)>;
 
 /// A fully expanded YAML value (aliases and merge keys resolved), used to check that an
 /// edit changed nothing but what it meant to change.
@@ -775,13 +1005,13 @@ impl Tree {
             return Err("aliases nest too deeply (a recursive alias?)".into());
         }
         let id = self.resolve(id);
-        Ok(match &self.nodes[id].kind {
+        Ok(match self.nodes[id as usize].kind {
             Kind::Scalar { value, style, .. } => {
-                let plain = *style == Style::Plain && self.nodes[id].tag().is_none();
-                Value::Scalar(self.values[value.range()].to_string(), plain)
+                let plain = style == Style::Plain && self.tag(id).is_none();
+                Value::Scalar(self.value_of(value).to_string(), plain)
             }
-            Kind::Sequence { items, .. } => Value::Seq(
-                items
+            Kind::Sequence { .. } => Value::Seq(
+                self.items(id)
                     .iter()
                     .map(|&i| self.value_depth(i, budget, depth + 1))
                     .collect::<Result<_, _>>()?,
@@ -833,5 +1063,71 @@ impl Tree {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(s: &str) -> Tree {
+        Tree::parse(s.to_string(), Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn scalars_read_the_same_whether_verbatim_or_rewritten() {
+        let t = tree(concat!(
+            "a: plain\n",
+            "b: \"quoted\"\n",
+            "c: \"tab\\there\"\n",
+            "d: 'it''s'\n",
+            "e: two\n  lines\n",
+            "f: |\n  block\n",
+            "g: &x !!str 1\n",
+            "h: *x\n",
+        ));
+        let want = [
+            ("a", "plain"),
+            ("b", "quoted"),
+            ("c", "tab\there"),
+            ("d", "it's"),
+            ("e", "two lines"),
+            ("f", "block\n"),
+            ("g", "1"),
+            ("h", "1"),
+        ];
+        for (key, value) in want {
+            let (_, v) = t.get(t.root, key).expect(key);
+            assert_eq!(t.scalar(v), Some(value), "{key}");
+        }
+        let (_, g) = t.get(t.root, "g").unwrap();
+        assert_eq!((t.anchor(g), t.tag(g)), (Some("x"), Some("!!str")));
+        let (_, a) = t.get(t.root, "a").unwrap();
+        assert_eq!((t.anchor(a), t.tag(a)), (None, None));
+    }
+
+    #[test]
+    fn children_of_nested_collections_stay_with_their_parent() {
+        let t = tree("s:\n  a: [1, {x: 2}, 3]\n  b:\n    - q\n    - r: 4\nz: 5\n");
+        let keys = |m: NodeId| -> Vec<&str> {
+            t.entries(m)
+                .iter()
+                .map(|&(k, _)| t.scalar(k).unwrap())
+                .collect()
+        };
+        assert_eq!(keys(t.root), ["s", "z"]);
+        let (_, s) = t.get(t.root, "s").unwrap();
+        assert_eq!(keys(s), ["a", "b"]);
+        let (_, a) = t.get(s, "a").unwrap();
+        assert_eq!(t.items(a).len(), 3);
+        assert_eq!(keys(t.items(a)[1]), ["x"]);
+        let (_, b) = t.get(s, "b").unwrap();
+        assert_eq!(t.scalar(t.items(b)[0]), Some("q"));
+        assert_eq!(keys(t.items(b)[1]), ["r"]);
+        // A block collection ends where its last child ends.
+        assert_eq!(
+            &t.text()[t.node(b).start()..t.node(b).end()],
+            "- q\n    - r: 4"
+        );
     }
 }

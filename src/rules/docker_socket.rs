@@ -41,7 +41,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         ),
     );
     let (line, col) = f.doc.pos(item);
-    (d.line, d.column, d.offset) = (line, col, f.doc.tree.node(item).start);
+    (d.line, d.column, d.offset) = (line, col, f.doc.tree.node(item).start());
     d.reason = "needs a human: restrict access to the socket or remove the mount".into();
     Some(d)
 }

@@ -142,7 +142,7 @@ pub fn explanation(rule: &Rule) -> String {
 impl Rule {
     /// Start a diagnostic for `facts`' service pointing at its key.
     pub fn diagnostic(&'static self, facts: &ServiceFacts, message: String) -> Diagnostic {
-        let offset = facts.doc.tree.node(facts.service.key).start;
+        let offset = facts.doc.tree.node(facts.service.key).start();
         let (line, column) = facts.doc.pos(facts.service.key);
         Diagnostic {
             rule: self.id,

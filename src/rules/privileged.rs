@@ -41,7 +41,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
     );
     if let Some((k, _, _)) = f.doc.tree.lookup(f.service.map, "privileged") {
         let (line, col) = f.doc.pos(k);
-        (d.line, d.column, d.offset) = (line, col, f.doc.tree.node(k).start);
+        (d.line, d.column, d.offset) = (line, col, f.doc.tree.node(k).start());
     }
     d.reason = "needs a human: grant the devices and capabilities it uses instead".into();
     Some(d)

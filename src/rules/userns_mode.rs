@@ -72,7 +72,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
             ),
         );
         let (line, col) = f.doc.pos(k);
-        (d.line, d.column, d.offset) = (line, col, tree.node(k).start);
+        (d.line, d.column, d.offset) = (line, col, tree.node(k).start());
         d.confidence = Confidence::Verified;
         if !local {
             d.reason = "inherited through a merge key; remove it where it is defined".into();

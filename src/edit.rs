@@ -40,11 +40,6 @@ impl Edit {
             depth: 0,
         }
     }
-
-    /// Two insertions at one point do not overlap: both are applied.
-    fn overlaps(&self, other: &Edit) -> bool {
-        self.start < other.end && other.start < self.end
-    }
 }
 
 /// How sure we are that a fix keeps the service working (ruff's safe / unsafe).
@@ -93,16 +88,27 @@ pub fn apply(text: &str, fixes: &[&Fix]) -> (String, Vec<usize>) {
 /// [`apply`], also returning the edits in the order they were applied (offsets into `text`).
 pub fn apply_edits(text: &str, fixes: &[&Fix]) -> (String, Vec<usize>, Vec<Edit>) {
     let mut taken: Vec<(usize, &Edit)> = Vec::new();
+    // The ranges taken so far, which never overlap one another (two insertions at one
+    // point do not overlap: both are applied). Sorted by (start, end),
+    // their ends never decrease, so the last range starting before an edit ends is the
+    // only one that can overlap it.
+    let mut ranges: std::collections::BTreeSet<(usize, usize)> = std::collections::BTreeSet::new();
     let mut applied = Vec::new();
     for (i, fix) in fixes.iter().enumerate() {
-        let clash = fix
-            .edits
-            .iter()
-            .any(|e| taken.iter().any(|(_, t)| t.overlaps(e)) || e.end > text.len());
+        let clash = fix.edits.iter().any(|e| {
+            e.end > text.len()
+                || ranges
+                    .range(..(e.end, 0))
+                    .next_back()
+                    .is_some_and(|&(start, end)| start < e.end && e.start < end)
+        });
         if clash {
             continue;
         }
         applied.push(i);
+        for e in &fix.edits {
+            ranges.insert((e.start, e.end));
+        }
         taken.extend(fix.edits.iter().map(|e| (i, e)));
     }
     // Insertions at one point: deeper first, then in fix order.
@@ -142,5 +148,22 @@ mod tests {
             vec![Edit::insertion(3, "!"), Edit::deletion(1, 3)],
         );
         assert_eq!(apply("abcd", &[&a, &b]), ("cd".to_string(), vec![0]));
+    }
+
+    #[test]
+    fn overlaps_are_found_whatever_order_the_ranges_were_taken_in() {
+        let f = |edits: Vec<Edit>| Fix::new(Applicability::Verified, edits);
+        let late = f(vec![Edit::deletion(6, 8)]);
+        let early = f(vec![Edit::deletion(1, 3)]);
+        let point = f(vec![Edit::insertion(4, "+")]);
+        // Inside a taken deletion, across two of them, and touching one at its ends.
+        let inside = f(vec![Edit::insertion(7, "x")]);
+        let across = f(vec![Edit::deletion(2, 7)]);
+        let touching = f(vec![Edit::insertion(3, "<"), Edit::insertion(6, ">")]);
+        let fixes = [&late, &early, &point, &inside, &across, &touching];
+        assert_eq!(
+            apply("abcdefghij", &fixes),
+            ("a<d+ef>ij".to_string(), vec![0, 1, 2, 5])
+        );
     }
 }

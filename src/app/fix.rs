@@ -35,24 +35,18 @@ impl Tally {
         if fixed.changed() {
             self.changed_files += 1;
         }
-        let mut names: Vec<&str> = fixed
-            .diagnostics
-            .iter()
-            .map(|d| d.service.as_str())
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        for name in names {
-            let mine = || {
-                fixed
-                    .diagnostics
-                    .iter()
-                    .zip(&fixed.applied)
-                    .filter(|(d, _)| d.service == name)
-            };
-            if mine().any(|(d, _)| d.fix.is_none()) {
+        // Per service: (some finding has no fix, some fix was left unapplied).
+        let mut by_service: std::collections::HashMap<&str, (bool, bool)> =
+            std::collections::HashMap::new();
+        for (d, applied) in fixed.diagnostics.iter().zip(&fixed.applied) {
+            let e = by_service.entry(d.service.as_str()).or_default();
+            e.0 |= d.fix.is_none();
+            e.1 |= !applied;
+        }
+        for (human, left) in by_service.into_values() {
+            if human {
                 self.services_human += 1;
-            } else if mine().any(|(_, applied)| !applied) {
+            } else if left {
                 self.services_unverified += 1;
             } else {
                 self.services_done += 1;

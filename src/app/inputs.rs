@@ -78,6 +78,8 @@ pub(super) fn configs(
     inputs: &[Result<Input, FileProblem>],
 ) -> Vec<Result<(Options, bool), FileProblem>> {
     let mut cache: HashMap<PathBuf, Result<Config, ConfigError>> = HashMap::new();
+    // The config file found upward from each directory (files share directories).
+    let mut found: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
     inputs
         .iter()
         .map(|input| {
@@ -88,7 +90,10 @@ pub(super) fn configs(
                         Ok(i) => dir_of(i).unwrap_or_else(|| PathBuf::from(".")),
                         Err(_) => PathBuf::from("."),
                     };
-                    config::find(&dir)
+                    found
+                        .entry(dir)
+                        .or_insert_with_key(|dir| config::find(dir))
+                        .clone()
                 }
             };
             let Some(path) = path else {

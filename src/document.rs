@@ -67,10 +67,9 @@ impl Document {
             ));
         }
         let bare_cr = text
-            .as_bytes()
-            .windows(2)
-            .position(|w| w[0] == b'\r' && w[1] != b'\n')
-            .or_else(|| text.ends_with('\r').then(|| text.len() - 1));
+            .match_indices('\r')
+            .map(|(i, _)| i)
+            .find(|&i| text.as_bytes().get(i + 1) != Some(&b'\n'));
         if let Some(pos) = bare_cr {
             return Err(at_byte(
                 pos,
@@ -83,7 +82,11 @@ impl Document {
             message: format!("invalid YAML: {}", e.message),
         })?;
         let text = tree.text();
-        let lines = LineIndex::new(text);
+        // Independent passes over a big file run on both cores.
+        let (lines, bounded) = rayon::join(
+            || LineIndex::new(text),
+            || tree.expanded_size(expansion_budget(&tree)).is_some(),
+        );
         let at = |id: NodeId, message: String| {
             let (line, col) = lines.line_col(text, tree.node(id).start());
             InputError { line, col, message }
@@ -96,7 +99,7 @@ impl Document {
             ));
         }
         // Bound alias bombs before any rule looks at the file.
-        if tree.expanded_size(expansion_budget(&tree)).is_none() {
+        if !bounded {
             return Err(at(
                 root,
                 "aliases expand to too many nodes (an alias bomb?)".into(),
@@ -193,13 +196,26 @@ impl Document {
                 t.digest_into(&mut h, v, None, &mut memo, 0)?;
                 continue;
             }
-            // Each service mapping is digested with its hardening keys masked.
+            // Each service mapping is digested on its own, with its hardening keys masked
+            // (on every core when there are many).
             feed_anchor(&mut h, v);
             let services = t.entries(t.resolve(v));
-            h.write_usize(services.len());
-            for &(name, svc) in services {
+            let one = |&(name, svc): &(NodeId, NodeId)| {
+                let mut memo = crate::yaml::DigestMemo::new();
+                let mut h = std::collections::hash_map::DefaultHasher::new();
                 t.digest_into(&mut h, name, None, &mut memo, 0)?;
                 t.digest_into(&mut h, svc, Some(hardening), &mut memo, 0)?;
+                Some(h.finish())
+            };
+            let digests: Option<Vec<u64>> = if services.len() >= 64 {
+                use rayon::prelude::*;
+                services.par_iter().map(one).collect()
+            } else {
+                services.iter().map(one).collect()
+            };
+            h.write_usize(services.len());
+            for d in digests? {
+                h.write_u64(d);
             }
         }
         Some(h.finish())

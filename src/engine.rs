@@ -16,6 +16,9 @@ pub const HARDENING_KEYS: &[&str] = &["user", "cap_add", "cap_drop", "security_o
 /// Most fix passes before we give up on a file (one is the norm).
 const MAX_PASSES: usize = 4;
 
+/// Files with at least this many services have them checked in parallel.
+const PARALLEL_SERVICES: usize = 64;
+
 #[derive(Debug)]
 pub enum FileError {
     /// The input is not a compose file we can read (exit 2, file untouched).
@@ -212,9 +215,10 @@ fn check_one(
     let mut out = Vec::new();
     let mut sups = suppressions(doc);
     let mut attached: Vec<Option<String>> = vec![None; sups.len()];
-    for service in &doc.services {
+    // What every rule finds on one service, before suppressions.
+    let findings = |service: &crate::document::Service| -> Option<Vec<Diagnostic>> {
         if docs.len() > 1 && home_of(docs, by_name, &service.name) != Some(position) {
-            continue;
+            return None;
         }
         let stack = definitions(by_name, &service.name, 0);
         // A definition with no image, build or extends anywhere is a fragment of a project
@@ -225,9 +229,36 @@ fn check_one(
                 .any(|k| d.tree.lookup(s.map, k).is_some())
         });
         if !runs_something {
-            continue;
+            return None;
         }
         let facts = ServiceFacts::layered(doc, service, &opts.settings, dir, stack);
+        let skip = opts
+            .settings
+            .overrides
+            .get(&service.name)
+            .map(|o| o.skip.as_slice())
+            .unwrap_or(&[]);
+        let off = |list: &[String], rule: &crate::rules::Rule| {
+            list.iter()
+                .any(|d| d.eq_ignore_ascii_case(rule.id) || d.eq_ignore_ascii_case(rule.name))
+        };
+        Some(
+            REGISTRY
+                .iter()
+                .filter(|rule| !off(&opts.disabled, rule) && !off(skip, rule))
+                .filter_map(|rule| (rule.check)(&facts))
+                .collect(),
+        )
+    };
+    // Files with many services are checked on every core; the findings keep their order.
+    let found: Vec<Option<Vec<Diagnostic>>> = if doc.services.len() >= PARALLEL_SERVICES {
+        use rayon::prelude::*;
+        doc.services.par_iter().map(findings).collect()
+    } else {
+        doc.services.iter().map(findings).collect()
+    };
+    for (service, found) in doc.services.iter().zip(found) {
+        let Some(found) = found else { continue };
         let key_line = doc.pos(service.key).0;
         let mine: Vec<usize> = (0..sups.len())
             .filter(|&i| {
@@ -237,29 +268,13 @@ fn check_one(
         for &i in &mine {
             attached[i] = Some(service.name.clone());
         }
-        let skip = opts
-            .settings
-            .overrides
-            .get(&service.name)
-            .map(|o| o.skip.as_slice())
-            .unwrap_or(&[]);
-        for rule in REGISTRY {
-            let off = |list: &[String]| {
-                list.iter()
-                    .any(|d| d.eq_ignore_ascii_case(rule.id) || d.eq_ignore_ascii_case(rule.name))
-            };
-            if off(&opts.disabled) || off(skip) {
-                continue;
-            }
-            let Some(d) = (rule.check)(&facts) else {
-                continue;
-            };
+        for d in found {
             let by = mine
                 .iter()
                 .copied()
-                .find(|&i| sups[i].codes.as_ref().is_none_or(|c| c.contains(&rule.id)));
+                .find(|&i| sups[i].codes.as_ref().is_none_or(|c| c.contains(&d.rule)));
             match by {
-                Some(i) => sups[i].used.push(rule.id),
+                Some(i) => sups[i].used.push(d.rule),
                 None => out.push(d),
             }
         }
@@ -367,12 +382,15 @@ pub fn fix_project(
         current.push(parse(text, opts).map_err(|e| (i, e))?);
     }
     let wanted = |d: &Diagnostic| d.fix.as_ref().is_some_and(|f| f.applicability >= min);
-    let first = {
-        let refs: Vec<&Document> = current.iter().collect();
-        check_project(&refs, opts, &dirs)
-    };
-    // What each file means outside the hardening keys; every fixed text must mean the same.
-    let digests: Vec<Option<u64>> = current.iter().map(|d| d.digest(HARDENING_KEYS)).collect();
+    // The findings, and what each file means outside the hardening keys (every fixed text
+    // must mean the same), worked out side by side.
+    let (first, digests): (Vec<Vec<Diagnostic>>, Vec<Option<u64>>) = rayon::join(
+        || {
+            let refs: Vec<&Document> = current.iter().collect();
+            check_project(&refs, opts, &dirs)
+        },
+        || current.iter().map(|d| d.digest(HARDENING_KEYS)).collect(),
+    );
     // The text each file had before its first fix.
     let mut originals: Vec<Option<String>> = vec![None; current.len()];
     // The findings of the latest pass; `None` until a fix was made.

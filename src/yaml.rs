@@ -318,7 +318,17 @@ fn verbatim(text: &str, value: &str, start: usize, end: usize, style: Style) -> 
 
 impl Tree {
     /// Parse `text` (one YAML document; a leading BOM is allowed). The tree keeps the text.
+    ///
+    /// Large files are read in parallel: the `services:` mapping is cut at a service key
+    /// near the middle, each part is parsed on its own core, and the parts are joined. The
+    /// cut is taken only where it cannot change what the text means (see [`split_points`]);
+    /// whenever a part does not read cleanly, the whole text is parsed in one go instead.
     pub fn parse(text: String, limits: Limits) -> Result<Tree, SyntaxError> {
+        Self::parse_split(text, limits, PARALLEL_MIN)
+    }
+
+    /// [`Tree::parse`], reading in parallel from `min` bytes on (tests lower it).
+    pub fn parse_split(text: String, limits: Limits, min: usize) -> Result<Tree, SyntaxError> {
         if text.len() >= IN_SOURCE as usize {
             return Err(SyntaxError {
                 line: 1,
@@ -326,275 +336,620 @@ impl Tree {
                 message: "the file is 2 GiB or more; it is too large".into(),
             });
         }
-        let opts = options! {
-            emit_anchor_events: true,
-            // Read a block scalar that ends the file without a line break as libyaml,
-            // PyYAML and Compose's go-yaml do, so the verifier sees the same values they do.
-            block_scalar_eof_without_line_feed: true,
-            // A run of comments is buffered while the parser looks ahead; real files have
-            // long commented-out sections, and the text itself already bounds the count.
-            max_buffered_comment_events: text.len() / 2 + 96,
-            // Comments matter only for suppression directives; reading them costs about a
-            // fifth of the parse, so they are collected only when a directive may exist.
-            emit_comments: text.contains(COMMENT_DIRECTIVE),
-            block_nesting_limit: limits.max_depth,
-            flow_nesting_limit: limits.max_depth,
+        let cut = if text.len() >= min {
+            split_points(&text)
+        } else {
+            None
         };
-        // Real compose files have about one node per 16 bytes. Capacity that is never
-        // touched costs no memory, so reserve generously and never copy the vector.
-        let mut nodes: Vec<Node> = Vec::with_capacity(text.len() / 10 + 16);
-        let mut pairs: Vec<(NodeId, NodeId)> = Vec::with_capacity(text.len() / 24 + 16);
-        let mut seq_items: Vec<NodeId> = Vec::new();
-        let mut pending: Vec<NodeId> = Vec::new();
-        let mut comments = Vec::new();
-        let mut values = String::new();
-        let mut meta: Vec<(NodeId, Meta)> = Vec::new();
-        let mut stack: Vec<Frame> = Vec::new();
-        let mut anchors: HashMap<usize, NodeId> = HashMap::new();
-        let mut root: Option<NodeId> = None;
-        let mut documents = 0usize;
-        let mut last_node: Option<NodeId> = None;
-
-        for item in Parser::new_from_str_with_options(&text, opts) {
-            let (event, span) = item.map_err(|e| SyntaxError {
-                line: e.marker().line(),
-                col: e.marker().col() + 1,
-                message: e.info(),
-            })?;
-            let range = span.byte_range().unwrap_or(0..0);
-            let (line, col) = (span.start.line(), span.start.col());
-            let made: Option<NewNode> = match event {
-                Event::DocumentStart(..) => {
-                    documents += 1;
-                    if documents > 1 {
-                        return Err(SyntaxError {
-                            line,
-                            col: col + 1,
-                            message:
-                                "a second YAML document starts here; compose files hold exactly one"
-                                    .into(),
-                        });
-                    }
-                    None
-                }
-                Event::Comment(..) => {
-                    comments.push((range.start, range.end));
-                    None
-                }
-                Event::Anchor(id, name) => {
-                    if let Some(&n) = anchors.get(&id) {
-                        meta_mut(&mut meta, n).anchor = Some(name.into_owned());
-                    }
-                    None
-                }
-                Event::Scalar(value, style, anchor, tag) => {
-                    let style = style_of(style);
-                    let (mut start, mut end) = (range.start, range.end);
-                    let (mut keep, raw_end) = (false, range.end);
-                    if style.is_block() {
-                        let (header_end, keeps) = block_scalar_header(&text, start);
-                        end = block_scalar_end(&text, start, raw_end);
-                        keep = keeps;
-                        if end == start {
-                            // No content: the value ends with its header line.
-                            start = header_end;
-                            end = header_end;
-                            keep = false;
-                        }
-                    } else if start == end && style == Style::Plain {
-                        // An empty (null) node: the parser places it at the next token.
-                        // A value sits right after its key; an empty explicit key (`? `)
-                        // right after whatever came before it.
-                        if let Some(frame) = stack.last().filter(|f| f.map) {
-                            if (pending.len() - frame.base) % 2 == 1 {
-                                let k = *pending.last().expect("a pending key");
-                                start = nodes[k as usize].end as usize;
-                                end = start;
-                            } else if let Some(prev) = last_node {
-                                start = (nodes[prev as usize].end as usize).min(start);
-                                end = start;
-                            }
-                        }
-                    }
-                    let value_ref = match (style.is_block(), value.is_empty()) {
-                        (_, true) => ValueRef {
-                            start: 0,
-                            len: IN_SOURCE,
-                        },
-                        (false, false) => match verbatim(&text, &value, start, end, style) {
-                            Some(at) => ValueRef {
-                                start: at as u32,
-                                len: value.len() as u32 | IN_SOURCE,
-                            },
-                            None => push_value(&mut values, &value)?,
-                        },
-                        (true, false) => push_value(&mut values, &value)?,
-                    };
-                    let kind = Kind::Scalar {
-                        value: value_ref,
-                        style,
-                        keep,
-                    };
-                    let raw = keep.then_some(raw_end);
-                    Some((kind, start, end, anchor, tag_text(tag.as_ref()), raw))
-                }
-                Event::SequenceStart(style, anchor, tag) => {
-                    let kind = Kind::Sequence {
-                        flow: style == StructureStyle::Flow,
-                        items: Span { start: 0, len: 0 },
-                    };
-                    let tag = tag_text(tag.as_ref());
-                    Some((kind, range.start, range.end, anchor, tag, None))
-                }
-                Event::MappingStart(style, anchor, tag) => {
-                    let kind = Kind::Mapping {
-                        flow: style == StructureStyle::Flow,
-                        entries: Span { start: 0, len: 0 },
-                    };
-                    let tag = tag_text(tag.as_ref());
-                    Some((kind, range.start, range.end, anchor, tag, None))
-                }
-                Event::Alias(id) => {
-                    let Some(&target) = anchors.get(&id) else {
-                        return Err(SyntaxError {
-                            line,
-                            col: col + 1,
-                            message: "alias refers to an unknown anchor".into(),
-                        });
-                    };
-                    Some((
-                        Kind::Alias { target },
-                        range.start,
-                        range.end,
-                        0,
-                        None,
-                        None,
-                    ))
-                }
-                Event::SequenceEnd | Event::MappingEnd => {
-                    let Some(frame) = stack.pop() else { continue };
-                    let id = frame.id as usize;
-                    let children = &pending[frame.base..];
-                    let last = children.last().copied();
-                    let run = if frame.map {
-                        let start = pairs.len() as u32;
-                        pairs.extend(children.chunks_exact(2).map(|c| (c[0], c[1])));
-                        Span {
-                            start,
-                            len: pairs.len() as u32 - start,
-                        }
-                    } else {
-                        let start = seq_items.len() as u32;
-                        seq_items.extend_from_slice(children);
-                        Span {
-                            start,
-                            len: children.len() as u32,
-                        }
-                    };
-                    pending.truncate(frame.base);
-                    let node = &mut nodes[id];
-                    let flow = match &mut node.kind {
-                        Kind::Mapping { flow, entries } => {
-                            *entries = run;
-                            *flow
-                        }
-                        Kind::Sequence { flow, items } => {
-                            *items = run;
-                            *flow
-                        }
-                        _ => false,
-                    };
-                    let end = if flow {
-                        range.end as u32
-                    } else {
-                        last.map_or(nodes[id].start, |l| nodes[l as usize].end)
-                    };
-                    nodes[id].end = end;
-                    last_node = Some(frame.id);
-                    None
-                }
-                _ => None,
-            };
-            let Some((kind, start, end, anchor_id, tag, raw_end)) = made else {
-                continue;
-            };
-            if nodes.len() >= limits.max_nodes {
-                return Err(SyntaxError {
-                    line,
-                    col: col + 1,
-                    message: format!(
-                        "more than {} YAML nodes; the file is too large",
-                        limits.max_nodes
-                    ),
-                });
-            }
-            let collection = match kind {
-                Kind::Mapping { .. } => Some(true),
-                Kind::Sequence { .. } => Some(false),
-                _ => None,
-            };
-            let id = nodes.len() as NodeId;
-            nodes.push(Node {
-                kind,
-                start: start as u32,
-                end: end as u32,
-            });
-            if tag.is_some() || raw_end.is_some() {
-                let m = meta_mut(&mut meta, id);
-                m.tag = tag;
-                m.raw_end = raw_end.map(|r| r as u32);
-            }
-            if anchor_id != 0 {
-                anchors.insert(anchor_id, id);
-            }
-            match stack.last() {
-                None => root = Some(id),
-                Some(_) => pending.push(id),
-            }
-            if let Some(map) = collection {
-                if stack.len() >= limits.max_depth {
-                    return Err(SyntaxError {
-                        line,
-                        col: col + 1,
-                        message: format!(
-                            "collections nest deeper than {} levels",
-                            limits.max_depth
-                        ),
-                    });
-                }
-                stack.push(Frame {
-                    id,
-                    map,
-                    base: pending.len(),
-                });
-            }
-            last_node = Some(id);
-        }
-        let Some(root) = root else {
+        let parts = cut.and_then(|(p, q)| parse_in_parts(&text, p, q, limits));
+        let parts = match parts {
+            Some(parts) => parts,
+            None => build(&text, 0..text.len(), limits, 0)?,
+        };
+        if parts.nodes.len() > limits.max_nodes {
             return Err(SyntaxError {
                 line: 1,
                 col: 1,
-                message: "the file holds no YAML content".into(),
+                message: format!(
+                    "more than {} YAML nodes; the file is too large",
+                    limits.max_nodes
+                ),
             });
-        };
-        drop(pending);
+        }
         let tree = Tree {
             text,
-            nodes,
-            pairs,
-            seq_items,
-            values,
-            meta,
-            root,
-            comments,
+            nodes: parts.nodes,
+            pairs: parts.pairs,
+            seq_items: parts.seq_items,
+            values: parts.values,
+            meta: parts.meta,
+            root: parts.root,
+            comments: parts.comments,
         };
         tree.check_duplicate_keys()?;
         Ok(tree)
     }
+}
 
+/// Whether `line` (without its line break) is a top-level `services:` key with its value on
+/// the following lines.
+fn is_services_line(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("services:") else {
+        return false;
+    };
+    let rest = rest.trim_start_matches(' ');
+    rest.is_empty() || (rest.starts_with('#') && line.len() > "services:".len() + rest.len())
+}
+
+/// Where a compose file can be cut so that each part reads, on its own, exactly as it reads
+/// in the whole text: `p` starts a line that holds a key of the top-level `services:` block
+/// mapping, written at that mapping's indentation, about halfway through the text; `q` starts
+/// the first top-level line after the mapping (or is the end of the text).
+///
+/// Nothing else may change how the later parts read, so there is no cut when the text has
+/// directives (`%TAG` changes what tags mean), document markers after `services:`, or an
+/// explicit key (`?`) at a cut. A cut inside a quoted scalar or flow collection that spans
+/// lines leaves a part that does not parse, and the caller then parses the whole text.
+fn split_points(text: &str) -> Option<(usize, usize)> {
+    let mut services = false;
+    let mut indent: Option<usize> = None;
+    let mut q: Option<usize> = None;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let start = pos;
+        pos += line.len();
+        let l = line.trim_end_matches(['\n', '\r']);
+        if l.starts_with('%') {
+            return None;
+        }
+        let content = l.trim_start_matches(' ');
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        if !services {
+            services = is_services_line(l);
+            continue;
+        }
+        if l.starts_with("---") || l.starts_with("...") {
+            return None;
+        }
+        let ind = l.len() - content.len();
+        match indent {
+            None if ind == 0 || content.starts_with(['-', '\t', '?']) => return None,
+            None => indent = Some(ind),
+            Some(_) if ind == 0 && q.is_none() => {
+                if content.starts_with('?') {
+                    return None;
+                }
+                q = Some(start);
+            }
+            Some(_) => {}
+        }
+    }
+    let indent = indent?;
+    let q = q.unwrap_or(text.len());
+    // The first line from the middle on that starts a service: `indent` spaces, then a name.
+    let mut at = text.get(..q / 2)?.rfind('\n').map_or(0, |i| i + 1);
+    while at < q {
+        let line = &text[at..];
+        let end = line.find('\n').map_or(text.len(), |i| at + i + 1);
+        let bytes = line.as_bytes();
+        let spaces = bytes.iter().take_while(|&&b| b == b' ').count();
+        if spaces == indent
+            && bytes
+                .get(indent)
+                .is_some_and(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'"' | b'\''))
+        {
+            return Some((at, q));
+        }
+        at = end;
+    }
+    None
+}
+
+/// Parse `text` in parts cut at `p` and `q` (see [`split_points`]) on two cores and join
+/// them; `None` when a part does not read cleanly or the parts do not fit together.
+fn parse_in_parts(text: &str, p: usize, q: usize, limits: Limits) -> Option<Parts> {
+    let ((a, c), b) = rayon::join(
+        || {
+            let a = build(text, 0..p, limits, 0).ok();
+            let c = (q < text.len()).then(|| build(text, q..text.len(), limits, 0).ok());
+            (a, c)
+        },
+        // The services part sits inside two collections (the top level and `services:`);
+        // its own top level stands for the second.
+        || build(text, p..q, limits, 1).ok(),
+    );
+    let (mut a, b) = (a?, b?);
+    // The services mapping: the value of the last top-level key, written as a block.
+    let &(key, services) = a.block_entries(a.root)?.last()?;
+    if a.scalar(text, key) != Some("services") || a.block_entries(services).is_none() {
+        return None;
+    }
+    let column = |parts: &Parts, map: NodeId| {
+        let &(first, _) = parts.block_entries(map)?.first()?;
+        let start = parts.nodes[first as usize].start as usize;
+        let line = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        text[line..start]
+            .bytes()
+            .all(|b| b == b' ')
+            .then_some(start - line)
+    };
+    if column(&a, services)? != column(&b, b.root)? || b.has_meta(b.root) {
+        return None;
+    }
+    a.append_entries(b, services)?;
+    if let Some(c) = c {
+        let c = c?;
+        if column(&c, c.root)? != 0 || c.has_meta(c.root) {
+            return None;
+        }
+        let root = a.root;
+        a.append_entries(c, root)?;
+    }
+    Some(a)
+}
+
+impl Parts {
+    /// The entries of `id` when it is a block mapping.
+    fn block_entries(&self, id: NodeId) -> Option<&[(NodeId, NodeId)]> {
+        match self.nodes.get(id as usize)?.kind {
+            Kind::Mapping {
+                flow: false,
+                entries,
+            } => Some(&self.pairs[entries.range()]),
+            _ => None,
+        }
+    }
+
+    fn scalar<'t>(&'t self, text: &'t str, id: NodeId) -> Option<&'t str> {
+        match self.nodes.get(id as usize)?.kind {
+            Kind::Scalar { value, .. } if value.in_source() => Some(&text[value.range()]),
+            Kind::Scalar { value, .. } => Some(&self.values[value.range()]),
+            _ => None,
+        }
+    }
+
+    fn has_meta(&self, id: NodeId) -> bool {
+        self.meta.binary_search_by_key(&id, |e| e.0).is_ok()
+    }
+
+    /// Add the nodes of `next` (the part that follows this one) and make the entries of its
+    /// top-level mapping the last entries of `map`. `None` when an alias of `next` names an
+    /// anchor no part defines.
+    fn append_entries(&mut self, next: Parts, map: NodeId) -> Option<()> {
+        let off = self.nodes.len() as NodeId;
+        let (pair_off, item_off) = (self.pairs.len() as u32, self.seq_items.len() as u32);
+        let value_off = self.values.len() as u32;
+        // An alias `next` could not resolve names the latest anchor of that name before it.
+        let mut targets = Vec::with_capacity(next.unresolved.len());
+        for (id, name) in &next.unresolved {
+            targets.push((id + off, *self.anchors.get(name)?));
+        }
+        self.nodes.extend(next.nodes.into_iter().map(|mut n| {
+            n.kind = match n.kind {
+                Kind::Mapping { flow, entries } => Kind::Mapping {
+                    flow,
+                    entries: Span {
+                        start: entries.start + pair_off,
+                        len: entries.len,
+                    },
+                },
+                Kind::Sequence { flow, items } => Kind::Sequence {
+                    flow,
+                    items: Span {
+                        start: items.start + item_off,
+                        len: items.len,
+                    },
+                },
+                Kind::Scalar { value, style, keep } if !value.in_source() => Kind::Scalar {
+                    value: ValueRef {
+                        start: value.start + value_off,
+                        len: value.len,
+                    },
+                    style,
+                    keep,
+                },
+                Kind::Alias { target } if target != NodeId::MAX => Kind::Alias {
+                    target: target + off,
+                },
+                other => other,
+            };
+            n
+        }));
+        for (id, target) in targets {
+            self.nodes[id as usize].kind = Kind::Alias { target };
+        }
+        self.pairs
+            .extend(next.pairs.iter().map(|&(k, v)| (k + off, v + off)));
+        self.seq_items
+            .extend(next.seq_items.iter().map(|&i| i + off));
+        self.values.push_str(&next.values);
+        if self.values.len() >= IN_SOURCE as usize {
+            return None;
+        }
+        self.meta
+            .extend(next.meta.into_iter().map(|(id, m)| (id + off, m)));
+        self.comments.extend(next.comments);
+        for (name, id) in next.anchors {
+            self.anchors.insert(name, id + off);
+        }
+        // `map` takes the entries of the next part's top level, which is left empty.
+        let next_root = next.root + off;
+        let mut joined: Vec<(NodeId, NodeId)> = self.block_entries(map)?.to_vec();
+        joined.extend_from_slice(self.block_entries(next_root)?);
+        let &(_, last) = joined.last()?;
+        let run = Span {
+            start: self.pairs.len() as u32,
+            len: joined.len() as u32,
+        };
+        self.pairs.extend(joined);
+        let empty = Kind::Mapping {
+            flow: false,
+            entries: Span { start: 0, len: 0 },
+        };
+        self.nodes[next_root as usize].kind = empty;
+        self.nodes[map as usize].kind = Kind::Mapping {
+            flow: false,
+            entries: run,
+        };
+        // Block collections end where their last child ends: `map`, and the top level
+        // when `map` is its last value.
+        let end = self.nodes[last as usize].end;
+        self.nodes[map as usize].end = end;
+        let root = self.root;
+        if self.block_entries(root)?.last().map(|e| e.1) == Some(map) {
+            self.nodes[root as usize].end = end;
+        }
+        Some(())
+    }
+}
+
+/// Files from this size on are read in two parts in parallel.
+const PARALLEL_MIN: usize = 1 << 20;
+
+/// The tree of one part of a text, before it becomes a [`Tree`]. Offsets are into the
+/// whole text.
+struct Parts {
+    nodes: Vec<Node>,
+    pairs: Vec<(NodeId, NodeId)>,
+    seq_items: Vec<NodeId>,
+    values: String,
+    meta: Vec<(NodeId, Meta)>,
+    root: NodeId,
+    comments: Vec<(usize, usize)>,
+    /// The node each anchor name last named, for the parts that follow.
+    anchors: HashMap<String, NodeId>,
+    /// Aliases to anchors defined before this part: (alias node, anchor name).
+    unresolved: Vec<(NodeId, String)>,
+}
+
+/// Build the tree of `text[range]`, which starts at a line start. `depth` is the number of
+/// collections that enclose the part in the whole text.
+fn build(
+    text: &str,
+    range: std::ops::Range<usize>,
+    limits: Limits,
+    depth: usize,
+) -> Result<Parts, SyntaxError> {
+    let base = range.start;
+    let part = &text[range];
+    let max_depth = limits.max_depth.saturating_sub(depth).max(1);
+    let opts = options! {
+        emit_anchor_events: true,
+        // Read a block scalar that ends the file without a line break as libyaml,
+        // PyYAML and Compose's go-yaml do, so the verifier sees the same values they do.
+        block_scalar_eof_without_line_feed: true,
+        // A run of comments is buffered while the parser looks ahead; real files have
+        // long commented-out sections, and the text itself already bounds the count.
+        max_buffered_comment_events: part.len() / 2 + 96,
+        // Comments matter only for suppression directives; reading them costs about a
+        // fifth of the parse, so they are collected only when a directive may exist.
+        emit_comments: text.contains(COMMENT_DIRECTIVE),
+        // A later part may use anchors an earlier part defines.
+        emit_unresolved_aliases: base > 0,
+        block_nesting_limit: max_depth,
+        flow_nesting_limit: max_depth,
+    };
+    // Real compose files have about one node per 16 bytes. Capacity that is never
+    // touched costs no memory, so reserve generously and never copy the vector.
+    let mut nodes: Vec<Node> = Vec::with_capacity(part.len() / 10 + 16);
+    let mut pairs: Vec<(NodeId, NodeId)> = Vec::with_capacity(part.len() / 24 + 16);
+    let mut seq_items: Vec<NodeId> = Vec::new();
+    let mut pending: Vec<NodeId> = Vec::new();
+    let mut comments = Vec::new();
+    let mut values = String::new();
+    let mut meta: Vec<(NodeId, Meta)> = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, NodeId> = HashMap::new();
+    let mut names: HashMap<String, NodeId> = HashMap::new();
+    let mut unresolved: Vec<(NodeId, String)> = Vec::new();
+    let mut root: Option<NodeId> = None;
+    let mut documents = 0usize;
+    let mut last_node: Option<NodeId> = None;
+    let limits = Limits {
+        max_depth,
+        ..limits
+    };
+
+    for item in Parser::new_from_str_with_options(part, opts) {
+        let (event, span) = item.map_err(|e| SyntaxError {
+            line: e.marker().line(),
+            col: e.marker().col() + 1,
+            message: e.info(),
+        })?;
+        let range = span
+            .byte_range()
+            .map_or(base..base, |r| r.start + base..r.end + base);
+        let (line, col) = (span.start.line(), span.start.col());
+        let made: Option<NewNode> = match event {
+            Event::DocumentStart(..) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(SyntaxError {
+                        line,
+                        col: col + 1,
+                        message:
+                            "a second YAML document starts here; compose files hold exactly one"
+                                .into(),
+                    });
+                }
+                None
+            }
+            Event::Comment(..) => {
+                comments.push((range.start, range.end));
+                None
+            }
+            Event::Anchor(id, name) => {
+                if let Some(&n) = anchors.get(&id) {
+                    names.insert(name.to_string(), n);
+                    meta_mut(&mut meta, n).anchor = Some(name.into_owned());
+                }
+                None
+            }
+            Event::UnresolvedAlias(name) => {
+                // Named by an earlier part; joined up when the parts are.
+                unresolved.push((nodes.len() as NodeId, name.into_owned()));
+                Some((
+                    Kind::Alias {
+                        target: NodeId::MAX,
+                    },
+                    range.start,
+                    range.end,
+                    0,
+                    None,
+                    None,
+                ))
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let style = style_of(style);
+                let (mut start, mut end) = (range.start, range.end);
+                let (mut keep, raw_end) = (false, range.end);
+                if style.is_block() {
+                    let (header_end, keeps) = block_scalar_header(text, start);
+                    end = block_scalar_end(text, start, raw_end);
+                    keep = keeps;
+                    if end == start {
+                        // No content: the value ends with its header line.
+                        start = header_end;
+                        end = header_end;
+                        keep = false;
+                    }
+                } else if start == end && style == Style::Plain {
+                    // An empty (null) node: the parser places it at the next token.
+                    // A value sits right after its key; an empty explicit key (`? `)
+                    // right after whatever came before it.
+                    if let Some(frame) = stack.last().filter(|f| f.map) {
+                        if (pending.len() - frame.base) % 2 == 1 {
+                            let k = *pending.last().expect("a pending key");
+                            start = nodes[k as usize].end as usize;
+                            end = start;
+                        } else if let Some(prev) = last_node {
+                            start = (nodes[prev as usize].end as usize).min(start);
+                            end = start;
+                        }
+                    }
+                }
+                let value_ref = match (style.is_block(), value.is_empty()) {
+                    (_, true) => ValueRef {
+                        start: 0,
+                        len: IN_SOURCE,
+                    },
+                    (false, false) => match verbatim(text, &value, start, end, style) {
+                        Some(at) => ValueRef {
+                            start: at as u32,
+                            len: value.len() as u32 | IN_SOURCE,
+                        },
+                        None => push_value(&mut values, &value)?,
+                    },
+                    (true, false) => push_value(&mut values, &value)?,
+                };
+                let kind = Kind::Scalar {
+                    value: value_ref,
+                    style,
+                    keep,
+                };
+                // The parser's span may end in the indentation of the next line; what
+                // matters is the line the kept blank lines run up to.
+                let raw = keep.then(|| {
+                    let line = text[..raw_end].rfind('\n').map_or(0, |i| i + 1);
+                    if text[line..raw_end].bytes().all(|b| b == b' ') {
+                        line
+                    } else {
+                        raw_end
+                    }
+                });
+                Some((kind, start, end, anchor, tag_text(tag.as_ref()), raw))
+            }
+            Event::SequenceStart(style, anchor, tag) => {
+                let kind = Kind::Sequence {
+                    flow: style == StructureStyle::Flow,
+                    items: Span { start: 0, len: 0 },
+                };
+                let tag = tag_text(tag.as_ref());
+                Some((kind, range.start, range.end, anchor, tag, None))
+            }
+            Event::MappingStart(style, anchor, tag) => {
+                let kind = Kind::Mapping {
+                    flow: style == StructureStyle::Flow,
+                    entries: Span { start: 0, len: 0 },
+                };
+                let tag = tag_text(tag.as_ref());
+                Some((kind, range.start, range.end, anchor, tag, None))
+            }
+            Event::Alias(id) => {
+                let Some(&target) = anchors.get(&id) else {
+                    return Err(SyntaxError {
+                        line,
+                        col: col + 1,
+                        message: "alias refers to an unknown anchor".into(),
+                    });
+                };
+                Some((
+                    Kind::Alias { target },
+                    range.start,
+                    range.end,
+                    0,
+                    None,
+                    None,
+                ))
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(frame) = stack.pop() else { continue };
+                let id = frame.id as usize;
+                let children = &pending[frame.base..];
+                let last = children.last().copied();
+                let run = if frame.map {
+                    let start = pairs.len() as u32;
+                    pairs.extend(children.chunks_exact(2).map(|c| (c[0], c[1])));
+                    Span {
+                        start,
+                        len: pairs.len() as u32 - start,
+                    }
+                } else {
+                    let start = seq_items.len() as u32;
+                    seq_items.extend_from_slice(children);
+                    Span {
+                        start,
+                        len: children.len() as u32,
+                    }
+                };
+                pending.truncate(frame.base);
+                let node = &mut nodes[id];
+                let flow = match &mut node.kind {
+                    Kind::Mapping { flow, entries } => {
+                        *entries = run;
+                        *flow
+                    }
+                    Kind::Sequence { flow, items } => {
+                        *items = run;
+                        *flow
+                    }
+                    _ => false,
+                };
+                let end = if flow {
+                    range.end as u32
+                } else {
+                    last.map_or(nodes[id].start, |l| nodes[l as usize].end)
+                };
+                nodes[id].end = end;
+                last_node = Some(frame.id);
+                None
+            }
+            _ => None,
+        };
+        let Some((kind, start, end, anchor_id, tag, raw_end)) = made else {
+            continue;
+        };
+        if nodes.len() >= limits.max_nodes {
+            return Err(SyntaxError {
+                line,
+                col: col + 1,
+                message: format!(
+                    "more than {} YAML nodes; the file is too large",
+                    limits.max_nodes
+                ),
+            });
+        }
+        let collection = match kind {
+            Kind::Mapping { .. } => Some(true),
+            Kind::Sequence { .. } => Some(false),
+            _ => None,
+        };
+        let id = nodes.len() as NodeId;
+        nodes.push(Node {
+            kind,
+            start: start as u32,
+            end: end as u32,
+        });
+        if tag.is_some() || raw_end.is_some() {
+            let m = meta_mut(&mut meta, id);
+            m.tag = tag;
+            m.raw_end = raw_end.map(|r| r as u32);
+        }
+        if anchor_id != 0 {
+            anchors.insert(anchor_id, id);
+        }
+        match stack.last() {
+            None => root = Some(id),
+            Some(_) => pending.push(id),
+        }
+        if let Some(map) = collection {
+            if stack.len() >= limits.max_depth {
+                return Err(SyntaxError {
+                    line,
+                    col: col + 1,
+                    message: format!("collections nest deeper than {} levels", limits.max_depth),
+                });
+            }
+            stack.push(Frame {
+                id,
+                map,
+                base: pending.len(),
+            });
+        }
+        last_node = Some(id);
+    }
+    let Some(root) = root else {
+        return Err(SyntaxError {
+            line: 1,
+            col: 1,
+            message: "the file holds no YAML content".into(),
+        });
+    };
+    Ok(Parts {
+        nodes,
+        pairs,
+        seq_items,
+        values,
+        meta,
+        root,
+        comments,
+        anchors: names,
+        unresolved,
+    })
+}
+
+impl Tree {
     fn check_duplicate_keys(&self) -> Result<(), SyntaxError> {
+        // Big trees are checked in slices on every core; the first duplicate in document
+        // order is the one reported.
+        const SLICE: usize = 1 << 16;
+        if self.nodes.len() > SLICE {
+            use rayon::prelude::*;
+            let found: Vec<Result<(), SyntaxError>> = self
+                .nodes
+                .par_chunks(SLICE)
+                .map(|slice| self.check_duplicate_keys_in(slice))
+                .collect();
+            return found.into_iter().collect();
+        }
+        self.check_duplicate_keys_in(&self.nodes)
+    }
+
+    fn check_duplicate_keys_in(&self, nodes: &[Node]) -> Result<(), SyntaxError> {
         let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        for node in &self.nodes {
+        for node in nodes {
             let Kind::Mapping { entries, .. } = node.kind else {
                 continue;
             };
@@ -624,6 +979,49 @@ impl Tree {
             }
         }
         Ok(())
+    }
+
+    /// Every node reachable from the root, one per line with its kind, byte span, scalar
+    /// text, anchor and tag (an alias shows where its target starts). Two trees with equal
+    /// outlines are the same tree; used by tests and for debugging.
+    pub fn outline(&self) -> String {
+        let mut out = String::new();
+        let mut stack: Vec<(NodeId, usize)> = vec![(self.root, 0)];
+        while let Some((id, depth)) = stack.pop() {
+            let n = self.node(id);
+            let what = match n.kind {
+                Kind::Scalar { value, style, keep } => {
+                    format!(
+                        "{style:?}{} {:?}",
+                        if keep { "+" } else { "" },
+                        self.value_of(value)
+                    )
+                }
+                Kind::Mapping { flow, .. } => format!("map flow={flow}"),
+                Kind::Sequence { flow, .. } => format!("seq flow={flow}"),
+                Kind::Alias { target } => format!("alias to {}", self.node(target).start),
+            };
+            out.push_str(&format!(
+                "{:depth$}{}..{} {what} {:?} {:?} {}\n",
+                "",
+                n.start,
+                n.end,
+                self.anchor(id),
+                self.tag(id),
+                self.raw_end(id),
+            ));
+            let mut children: Vec<NodeId> = match n.kind {
+                Kind::Mapping { entries, .. } => self.pairs[entries.range()]
+                    .iter()
+                    .flat_map(|&(k, v)| [k, v])
+                    .collect(),
+                Kind::Sequence { items, .. } => self.seq_items[items.range()].to_vec(),
+                _ => Vec::new(),
+            };
+            children.reverse();
+            stack.extend(children.into_iter().map(|c| (c, depth + 1)));
+        }
+        out
     }
 
     /// The text the tree was parsed from.
@@ -823,8 +1221,6 @@ impl Tree {
         }
     }
 }
-
-impl Tree {}
 
 /// Marks that keep the digest stream unambiguous.
 const D_SCALAR: u8 = 1;
@@ -1104,6 +1500,96 @@ mod tests {
         assert_eq!((t.anchor(g), t.tag(g)), (Some("x"), Some("!!str")));
         let (_, a) = t.get(t.root, "a").unwrap();
         assert_eq!((t.anchor(a), t.tag(a)), (None, None));
+    }
+
+    /// The tree read in parts, and whether the parts were used.
+    fn in_parts(s: &str) -> (Tree, bool) {
+        let used = split_points(s)
+            .and_then(|(p, q)| parse_in_parts(s, p, q, Limits::default()))
+            .is_some();
+        (
+            Tree::parse_split(s.to_string(), Limits::default(), 0).unwrap(),
+            used,
+        )
+    }
+
+    const SPLIT: &str = concat!(
+        "# top\n",
+        "x-common: &common\n",
+        "  restart: always\n",
+        "services:\n",
+        "  a:\n",
+        "    <<: *common\n",
+        "    image: \"a\"\n",
+        "    command: |\n",
+        "      run a\n",
+        "\n",
+        "  b: &b\n",
+        "    <<: *common\n",
+        "    image: b # the b image\n",
+        "  c:\n",
+        "    <<: *common\n",
+        "    environment: {X: 1,\n",
+        "      Y: 2}\n",
+        "  'd': &common\n",
+        "    image: d\n",
+        "  e:\n",
+        "    <<: *common\n",
+        "    labels: [x]\n",
+        "  f:\n",
+        "    <<: *b\n",
+        "# after\n",
+        "volumes:\n",
+        "  v: *common\n",
+    );
+
+    #[test]
+    fn a_file_read_in_parts_is_the_file_read_whole() {
+        let whole = Tree::parse_split(SPLIT.to_string(), Limits::default(), usize::MAX).unwrap();
+        let (parts, used) = in_parts(SPLIT);
+        assert!(used, "the parts fit together");
+        assert_eq!(parts.outline(), whole.outline());
+        // Anchors redefined later in the file are followed as the whole file reads them.
+        let services = parts.get(parts.root, "services").unwrap().1;
+        let e = parts.get(services, "e").unwrap().1;
+        let merged = parts.entries(e)[0].1;
+        assert_eq!(
+            parts.scalar(parts.get(merged, "image").unwrap().1),
+            Some("d")
+        );
+    }
+
+    #[test]
+    fn cuts_that_could_change_the_meaning_are_not_taken() {
+        for bad in [
+            format!("%YAML 1.2\n---\n{SPLIT}"),
+            format!("{SPLIT}---\nx: 1\n"),
+            SPLIT.replace("  e:\n", "  ? e\n"),
+            SPLIT.replace("volumes:", "? volumes"),
+        ] {
+            let whole = Tree::parse_split(bad.clone(), Limits::default(), usize::MAX);
+            let parts = Tree::parse_split(bad.clone(), Limits::default(), 0);
+            assert_eq!(
+                parts.as_ref().map(Tree::outline).map_err(Clone::clone),
+                whole.as_ref().map(Tree::outline).map_err(Clone::clone),
+                "{bad}"
+            );
+        }
+        // A cut inside a flow collection that spans lines leaves a part that does not parse;
+        // the whole text is parsed instead.
+        let spanning = "services:\n  a:\n    image: a\n    labels: [one, two, three, four,\n  g: 2]\n  b:\n    image: b\n";
+        let (p, _) = split_points(spanning).unwrap();
+        assert!(
+            spanning[p..].starts_with("  g: 2]"),
+            "the cut is inside the list"
+        );
+        assert!(parse_in_parts(spanning, p, spanning.len(), Limits::default()).is_none());
+        let whole = Tree::parse_split(spanning.into(), Limits::default(), usize::MAX);
+        let parts = Tree::parse_split(spanning.into(), Limits::default(), 0);
+        assert_eq!(
+            parts.as_ref().map(Tree::outline).map_err(Clone::clone),
+            whole.as_ref().map(Tree::outline).map_err(Clone::clone),
+        );
     }
 
     #[test]

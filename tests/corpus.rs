@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use compose_harden::document::Document;
 use compose_harden::edit::Applicability;
 use compose_harden::engine::{self, FileError, Options};
-use compose_harden::yaml::Limits;
+use compose_harden::yaml::{Limits, Tree};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -81,4 +81,36 @@ fn every_corpus_file_fixes_cleanly_and_settles() {
     assert!(fixed > 1000);
     // The diff written from the edits and the one a diff search finds agree on real files.
     assert_eq!(differing, 0);
+}
+
+/// Large files are read in two parts in parallel. Cut every corpus file (and the engine
+/// fixtures) where a large file would be cut: each must read exactly as it reads whole, or
+/// fail the same way.
+#[test]
+fn every_file_read_in_parts_reads_as_it_does_whole() {
+    let root = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/corpus/public"
+    ));
+    let fixtures = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"));
+    let mut all = Vec::new();
+    if root.is_dir() {
+        files(root, &mut all);
+    } else {
+        eprintln!("no corpus at {}: fixtures only", root.display());
+    }
+    files(fixtures, &mut all);
+    all.sort();
+    let outline = |r: Result<compose_harden::yaml::Tree, _>| r.map(|t| t.outline());
+    let mut checked = 0;
+    for path in &all {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let whole = Tree::parse_split(text.clone(), Limits::default(), usize::MAX);
+        let parts = Tree::parse_split(text, Limits::default(), 0);
+        assert_eq!(outline(parts), outline(whole), "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked > 20, "only {checked} files found");
 }

@@ -29,7 +29,8 @@ fn main() -> ExitCode {
     let mut io = Io {
         stdin: &mut std::io::stdin().lock(),
         stdout: &mut stdout.lock(),
-        stderr: &mut std::io::stderr().lock(),
+        // One write per line, not one per piece of a formatted message.
+        stderr: &mut std::io::LineWriter::new(std::io::stderr().lock()),
         color,
         progress: std::io::stderr().is_terminal(),
         stop,

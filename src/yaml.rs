@@ -605,8 +605,9 @@ impl Parts {
     }
 }
 
-/// Files from this size on are read in two parts in parallel.
-const PARALLEL_MIN: usize = 1 << 20;
+/// Files from this size on are read in two parts in parallel (and the other passes over
+/// them run side by side).
+pub const PARALLEL_MIN: usize = 1 << 20;
 
 /// The tree of one part of a text, before it becomes a [`Tree`]. Offsets are into the
 /// whole text.
@@ -652,9 +653,11 @@ fn build(
         flow_nesting_limit: max_depth,
     };
     // Real compose files have about one node per 16 bytes. Capacity that is never
-    // touched costs no memory, so reserve generously and never copy the vector.
-    let mut nodes: Vec<Node> = Vec::with_capacity(part.len() / 10 + 16);
-    let mut pairs: Vec<(NodeId, NodeId)> = Vec::with_capacity(part.len() / 24 + 16);
+    // touched costs no memory, so reserve generously and never copy the vector; the
+    // first part reserves for the parts that will be appended to it.
+    let room = if base == 0 { text.len() } else { part.len() };
+    let mut nodes: Vec<Node> = Vec::with_capacity(room / 10 + 16);
+    let mut pairs: Vec<(NodeId, NodeId)> = Vec::with_capacity(room / 24 + 16);
     let mut seq_items: Vec<NodeId> = Vec::new();
     let mut pending: Vec<NodeId> = Vec::new();
     let mut comments = Vec::new();

@@ -83,6 +83,20 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
             .collect();
         let fixed = engine::fix_project(texts, opts, min)
             .map_err(|(i, e)| (i, file_error(&files[i].display, e)))?;
+        // Diffs are written here, on the worker threads, not while printing.
+        let diffs: Vec<Option<String>> = files
+            .iter()
+            .zip(&fixed)
+            .map(|(f, x)| {
+                (diff_mode && x.changed()).then(|| {
+                    let path = f.display.trim_start_matches('/');
+                    match &x.edits {
+                        Some(edits) => diff::unified_from_edits(path, &x.original, edits),
+                        None => diff::unified(path, &x.original, &x.text),
+                    }
+                })
+            })
+            .collect();
         if !diff_mode {
             for (i, (f, x)) in files.iter().zip(&fixed).enumerate() {
                 if let (true, Some(path)) = (x.changed(), &f.path) {
@@ -101,7 +115,7 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                 }
             }
         }
-        Ok(fixed)
+        Ok(fixed.into_iter().zip(diffs).collect())
     });
 
     let mut tally = Tally::default();
@@ -117,7 +131,7 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                     writeln!(io.stderr, "{}", p.render())?;
                 }
             }
-            Ok((input, fixed)) => {
+            Ok((input, (fixed, diff))) => {
                 tally.add(fixed);
                 if args.shared.verbose {
                     writeln!(
@@ -161,21 +175,21 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                     io.stdout.write_all(fixed.text.as_bytes())?;
                     continue;
                 }
-                if diff_mode && fixed.changed() {
+                if let Some(d) = diff {
                     any_diff = true;
-                    let path = input.display.trim_start_matches('/');
-                    let d = match &fixed.edits {
-                        Some(edits) => diff::unified_from_edits(path, &fixed.original, edits),
-                        None => diff::unified(path, &fixed.original, &fixed.text),
-                    };
-                    let d = if io.color { diff::colorize(&d) } else { d };
-                    io.stdout.write_all(d.as_bytes())?;
+                    if io.color {
+                        io.stdout.write_all(diff::colorize(d).as_bytes())?;
+                    } else {
+                        io.stdout.write_all(d.as_bytes())?;
+                    }
                 }
             }
         }
     }
     if let Some(path) = &args.pr_body {
-        let (files, errors) = split(&results, |f| (&f.diagnostics[..], Some(&f.applied[..])));
+        let (files, errors) = split(&results, |(f, _)| {
+            (&f.diagnostics[..], Some(&f.applied[..]))
+        });
         let body = report::markdown(&files, &errors, !diff_mode);
         if let Err(e) = std::fs::write(path, body) {
             writeln!(

@@ -7,7 +7,7 @@
 use compose_harden::document::Document;
 use compose_harden::edit::Applicability;
 use compose_harden::engine::{self, HARDENING_KEYS, Options};
-use compose_harden::yaml::Limits;
+use compose_harden::yaml::{Limits, Tree};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -180,6 +180,21 @@ fn render(l: &Layout, services: &[Svc]) -> String {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Large files are read in parts on two cores; read every generated file (and its fixed
+    /// version) that way and require the very tree the whole file gives.
+    #[test]
+    fn reading_in_parts_gives_the_whole_file_tree(l in layout(), services in prop::collection::vec(svc(), 1..6)) {
+        let text = render(&l, &services);
+        let fixed = engine::fix(text.clone(), &Options::default(), None, Applicability::Unverified)
+            .expect("fixes")
+            .text;
+        for t in [text, fixed] {
+            let whole = Tree::parse_split(t.clone(), Limits::default(), usize::MAX).map(|t| t.outline());
+            let parts = Tree::parse_split(t.clone(), Limits::default(), 0).map(|t| t.outline());
+            prop_assert_eq!(parts, whole, "{}", t);
+        }
+    }
 
     #[test]
     fn fixing_keeps_meaning_and_is_idempotent(l in layout(), services in prop::collection::vec(svc(), 1..5)) {

@@ -1,15 +1,20 @@
 //! parse → rules → edits → re-parse, on arbitrary input: no panic; when a fix is made,
 //! the output parses, means the same outside hardening keys, and a second run is a no-op.
+//! Reading the input in parts (as large files are read) gives the tree, or the error, that
+//! reading it whole gives.
 #![no_main]
 
 use compose_harden::document::Document;
 use compose_harden::edit::Applicability;
 use compose_harden::engine::{self, FileError, HARDENING_KEYS, Options};
-use compose_harden::yaml::Limits;
+use compose_harden::yaml::{Limits, Tree};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
+    let whole = Tree::parse_split(text.to_string(), Limits::default(), usize::MAX).map(|t| t.outline());
+    let parts = Tree::parse_split(text.to_string(), Limits::default(), 0).map(|t| t.outline());
+    assert_eq!(parts, whole, "reading in parts differs from reading whole");
     let opts = Options::default();
     for min in [Applicability::Verified, Applicability::Unverified] {
         match engine::fix(text.to_string(), &opts, None, min) {

@@ -381,14 +381,24 @@ fn is_services_line(line: &str) -> bool {
     rest.is_empty() || (rest.starts_with('#') && line.len() > "services:".len() + rest.len())
 }
 
+/// Whether a line's content starts with a plain or quoted key: not an explicit key (`?`), an
+/// empty key (`:`), a flow collection, an anchor, a tag or an alias, whose reading can
+/// depend on what came before.
+fn starts_key(content: &str) -> bool {
+    content
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'"' | b'\''))
+}
+
 /// Where a compose file can be cut so that each part reads, on its own, exactly as it reads
 /// in the whole text: `p` starts a line that holds a key of the top-level `services:` block
 /// mapping, written at that mapping's indentation, about halfway through the text; `q` starts
 /// the first top-level line after the mapping (or is the end of the text).
 ///
 /// Nothing else may change how the later parts read, so there is no cut when the text has
-/// directives (`%TAG` changes what tags mean), document markers after `services:`, or an
-/// explicit key (`?`) at a cut. A cut inside a quoted scalar or flow collection that spans
+/// directives (`%TAG` changes what tags mean), document markers after `services:`, or
+/// anything but a plain or quoted key at a cut (see [`starts_key`]). A cut inside a quoted scalar or flow collection that spans
 /// lines leaves a part that does not parse, and the caller then parses the whole text.
 fn split_points(text: &str) -> Option<(usize, usize)> {
     let mut services = false;
@@ -418,7 +428,7 @@ fn split_points(text: &str) -> Option<(usize, usize)> {
             None if ind == 0 || content.starts_with(['-', '\t', '?']) => return None,
             None => indent = Some(ind),
             Some(_) if ind == 0 && q.is_none() => {
-                if content.starts_with('?') {
+                if !starts_key(content) {
                     return None;
                 }
                 q = Some(start);
@@ -433,13 +443,8 @@ fn split_points(text: &str) -> Option<(usize, usize)> {
     while at < q {
         let line = &text[at..];
         let end = line.find('\n').map_or(text.len(), |i| at + i + 1);
-        let bytes = line.as_bytes();
-        let spaces = bytes.iter().take_while(|&&b| b == b' ').count();
-        if spaces == indent
-            && bytes
-                .get(indent)
-                .is_some_and(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'"' | b'\''))
-        {
+        let spaces = line.bytes().take_while(|&b| b == b' ').count();
+        if spaces == indent && starts_key(&line[indent..]) {
             return Some((at, q));
         }
         at = end;
@@ -1569,6 +1574,9 @@ mod tests {
             format!("{SPLIT}---\nx: 1\n"),
             SPLIT.replace("  e:\n", "  ? e\n"),
             SPLIT.replace("volumes:", "? volumes"),
+            // Found by fuzzing: an empty key after `services:` is placed after the node
+            // before it, which a part read on its own does not have.
+            SPLIT.replace("volumes:", ":"),
         ] {
             let whole = Tree::parse_split(bad.clone(), Limits::default(), usize::MAX);
             let parts = Tree::parse_split(bad.clone(), Limits::default(), 0);

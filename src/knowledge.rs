@@ -252,6 +252,14 @@ struct Index {
     globbed: Vec<usize>,
 }
 
+/// Parse the built-in profiles now (on a background thread, while the inputs are being
+/// found and read) so the first service to be checked does not wait for them.
+pub fn warm_up() {
+    rayon::spawn(|| {
+        index();
+    });
+}
+
 fn index() -> &'static Index {
     static CELL: OnceLock<Index> = OnceLock::new();
     CELL.get_or_init(|| {

@@ -235,23 +235,27 @@ fn push_value(values: &mut String, value: &str) -> Result<ValueRef, SyntaxError>
     })
 }
 
-/// Where the content of a block scalar really ends: after its last non-blank line.
+/// Where the content of a block scalar really ends: after its last content line. A line of
+/// spaces only is content when it has more spaces than the scalar's indentation (the extra
+/// spaces are part of the value); with as many or fewer it is an empty line that chomping
+/// may drop.
 fn block_scalar_end(text: &str, start: usize, raw_end: usize) -> usize {
-    let body = &text[start..raw_end.min(text.len())];
+    let raw_end = raw_end.min(text.len());
+    let line_of = |pos: usize| text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    // The indentation: the column of the first character that is not a space.
+    let indent = text[start..raw_end]
+        .find(|c: char| !matches!(c, ' ' | '\n' | '\r'))
+        .map(|i| start + i - line_of(start + i));
     let mut end = start;
-    let mut line_start = 0;
-    for (i, c) in body.char_indices() {
-        if c == '\n' {
-            let line = &body[line_start..i];
-            if !line.trim().is_empty() {
-                end = start + line_start + line.trim_end_matches('\r').len();
-            }
-            line_start = i + 1;
+    let mut at = start;
+    for line in text[start..raw_end].split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let spaces_only = body.bytes().all(|b| b == b' ');
+        let width = at + body.len() - line_of(at);
+        if !spaces_only || indent.is_some_and(|n| width > n) {
+            end = at + body.len();
         }
-    }
-    let line = &body[line_start..];
-    if !line.trim().is_empty() {
-        end = start + line_start + line.trim_end_matches('\r').len();
+        at += line.len();
     }
     end
 }
@@ -1601,6 +1605,28 @@ mod tests {
             parts.as_ref().map(Tree::outline).map_err(Clone::clone),
             whole.as_ref().map(Tree::outline).map_err(Clone::clone),
         );
+    }
+
+    #[test]
+    fn a_line_of_spaces_deeper_than_a_block_scalar_is_part_of_it() {
+        // Found by fuzzing: the new keys went in before such a line, which then left the
+        // value, and the engine refused its own edit.
+        for (text, value) in [
+            ("a: |\n  exec x\n   ", "exec x\n "),
+            ("a: |\n  exec x\n   \nb: 1\n", "exec x\n \n"),
+            ("a: |\n  exec x\n  \nb: 1\n", "exec x\n"),
+        ] {
+            let t = tree(text);
+            let (_, v) = t.get(t.root, "a").unwrap();
+            assert_eq!(t.scalar(v), Some(value));
+            let end = t.node(v).end();
+            let last = if value.ends_with(' ') || value.ends_with(" \n") {
+                "   "
+            } else {
+                "exec x"
+            };
+            assert!(t.text()[..end].ends_with(last), "{text:?} ends at {end}");
+        }
     }
 
     #[test]

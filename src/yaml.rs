@@ -345,21 +345,15 @@ impl Tree {
         } else {
             None
         };
-        let parts = cut.and_then(|(p, q)| parse_in_parts(&text, p, q, limits));
+        // Parts that together pass the node limit are read again whole, so the error
+        // names the place the whole reading stops at.
+        let parts = cut
+            .and_then(|(p, q)| parse_in_parts(&text, p, q, limits))
+            .filter(|parts| parts.nodes.len() < limits.max_nodes);
         let parts = match parts {
             Some(parts) => parts,
             None => build(&text, 0..text.len(), limits, 0)?,
         };
-        if parts.nodes.len() > limits.max_nodes {
-            return Err(SyntaxError {
-                line: 1,
-                col: 1,
-                message: format!(
-                    "more than {} YAML nodes; the file is too large",
-                    limits.max_nodes
-                ),
-            });
-        }
         let tree = Tree {
             text,
             nodes: parts.nodes,

@@ -29,8 +29,10 @@ fn main() -> ExitCode {
     let mut io = Io {
         stdin: &mut std::io::stdin().lock(),
         stdout: &mut stdout.lock(),
-        // One write per line, not one per piece of a formatted message.
-        stderr: &mut std::io::LineWriter::new(std::io::stderr().lock()),
+        // One write per line, not one per piece of a formatted message. Not a held lock:
+        // the progress bar draws on stderr from the worker threads, and a lock held here
+        // for the whole run would block them (and the run) for good.
+        stderr: &mut std::io::LineWriter::new(std::io::stderr()),
         color,
         progress: std::io::stderr().is_terminal(),
         stop,

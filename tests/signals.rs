@@ -99,3 +99,48 @@ fn sigterm_mid_run_leaves_every_file_old_or_new() {
 fn sigint_mid_run_leaves_every_file_old_or_new() {
     interrupt("-INT");
 }
+
+/// On a terminal, runs over 200 files or more show a progress bar, drawn on stderr from
+/// the worker threads. With stderr locked by the main thread for the whole run, the first
+/// draw blocked for good and the run never ended. Runs the tool under `script` (a
+/// pseudo-terminal); skipped where `script` is not installed.
+#[test]
+fn a_run_with_a_progress_bar_on_a_terminal_finishes() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..250 {
+        let d = dir.path().join(format!("p{i:03}"));
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("compose.yaml"), COMPOSE).unwrap();
+    }
+    let bin = env!("CARGO_BIN_EXE_compose-harden");
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{bin} fix --diff . > diff.out"),
+            "/dev/null",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut finished = None;
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            finished = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if finished.is_none() {
+        let _ = child.kill();
+        panic!("fix --diff on a terminal did not finish within 60 s");
+    }
+    let diff = std::fs::read_to_string(dir.path().join("diff.out")).unwrap();
+    assert_eq!(diff.matches("diff --git").count(), 250);
+}

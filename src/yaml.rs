@@ -325,7 +325,7 @@ impl Tree {
     ///
     /// Large files are read in parallel: the `services:` mapping is cut at a service key
     /// near the middle, each part is parsed on its own core, and the parts are joined. The
-    /// cut is taken only where it cannot change what the text means (see [`split_points`]);
+    /// cut is taken only where it cannot change what the text means (see `split_points`);
     /// whenever a part does not read cleanly, the whole text is parsed in one go instead.
     pub fn parse(text: String, limits: Limits) -> Result<Tree, SyntaxError> {
         Self::parse_split(text, limits, PARALLEL_MIN)

@@ -82,15 +82,12 @@ impl Document {
             message: format!("invalid YAML: {}", e.message),
         })?;
         let text = tree.text();
-        // Independent passes over a big file run on both cores (for small files, handing
-        // work to another thread costs more than it saves).
-        let index = || LineIndex::new(text);
-        let bound = || tree.expanded_size(expansion_budget(&tree)).is_some();
-        let (lines, bounded) = if text.len() >= crate::yaml::PARALLEL_MIN {
-            rayon::join(index, bound)
-        } else {
-            (index(), bound())
-        };
+        // Independent passes over a big file run on both cores.
+        let (lines, bounded) = crate::yaml::both(
+            text.len() >= crate::yaml::PARALLEL_MIN,
+            || LineIndex::new(text),
+            || tree.expanded_size(expansion_budget(&tree)).is_some(),
+        );
         let at = |id: NodeId, message: String| {
             let (line, col) = lines.line_col(text, tree.node(id).start());
             InputError { line, col, message }

@@ -384,18 +384,15 @@ pub fn fix_project(
     let wanted = |d: &Diagnostic| d.fix.as_ref().is_some_and(|f| f.applicability >= min);
     // The findings, and what each file means outside the hardening keys (every fixed text
     // must mean the same), worked out side by side.
-    let check = || {
-        let refs: Vec<&Document> = current.iter().collect();
-        check_project(&refs, opts, &dirs)
-    };
-    let digest = || current.iter().map(|d| d.digest(HARDENING_KEYS)).collect();
     let size: usize = current.iter().map(|d| d.text().len()).sum();
-    let (first, digests): (Vec<Vec<Diagnostic>>, Vec<Option<u64>>) =
-        if size >= crate::yaml::PARALLEL_MIN {
-            rayon::join(check, digest)
-        } else {
-            (check(), digest())
-        };
+    let (first, digests): (Vec<Vec<Diagnostic>>, Vec<Option<u64>>) = crate::yaml::both(
+        size >= crate::yaml::PARALLEL_MIN,
+        || {
+            let refs: Vec<&Document> = current.iter().collect();
+            check_project(&refs, opts, &dirs)
+        },
+        || current.iter().map(|d| d.digest(HARDENING_KEYS)).collect(),
+    );
     // The text each file had before its first fix.
     let mut originals: Vec<Option<String>> = vec![None; current.len()];
     // The findings of the latest pass; `None` until a fix was made.

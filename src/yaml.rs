@@ -612,6 +612,20 @@ impl Parts {
 /// them run side by side).
 pub const PARALLEL_MIN: usize = 1 << 20;
 
+/// Run `a` and `b`, side by side on two cores when `parallel` (for big inputs: for small
+/// ones, handing work to another thread costs more than it saves).
+pub fn both<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if parallel {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}
+
 /// The tree of one part of a text, before it becomes a [`Tree`]. Offsets are into the
 /// whole text.
 struct Parts {

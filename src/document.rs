@@ -47,7 +47,7 @@ pub struct Document {
 
 /// Upper bound on expanded nodes; proportional to the file so big honest files still pass.
 fn expansion_budget(tree: &Tree) -> usize {
-    (tree.nodes().len() * 64).max(200_000)
+    (tree.node_count() * 64).max(200_000)
 }
 
 impl Document {
@@ -296,7 +296,7 @@ fn learn_style(text: &str, tree: &Tree, services: &[Service]) -> FileStyle {
     let mut offsets: Vec<usize> = Vec::new();
     let (mut single, mut double) = (0usize, 0usize);
     let (mut flow_lists, mut block_lists) = (0usize, 0usize);
-    for node in tree.nodes() {
+    for node in tree.all_nodes() {
         match &node.kind {
             Kind::Scalar {
                 style: Style::SingleQuoted,

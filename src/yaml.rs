@@ -116,6 +116,219 @@ impl Node {
     }
 }
 
+/// Texts from this size on are refused: node offsets keep four bits of each `u32` for
+/// the node's kind.
+const MAX_TEXT: usize = 1 << POS_BITS;
+const POS_BITS: u32 = 28;
+const POS_MASK: u32 = (1 << POS_BITS) - 1;
+/// In `Packed::start`: the node's variant (two bits) and its `flow` or `keep` flag.
+const FLAG: u32 = 1 << 30;
+/// `Packed::data` of a scalar whose value is its source text, or the text inside its quotes.
+const WHOLE: u32 = u32::MAX;
+const INNER: u32 = u32::MAX - 1;
+
+/// A [`Node`] in 12 bytes, as the tree stores it (a big file has hundreds of thousands).
+/// `start` and `end` hold 28-bit offsets; the bits above hold the variant, a flag and a
+/// scalar's style. `data` is an alias's target, a collection's index into
+/// [`Nodes::spans`], or for a scalar [`WHOLE`], [`INNER`] or an index into [`Nodes::refs`].
+#[derive(Debug, Clone, Copy)]
+struct Packed {
+    start: u32,
+    end: u32,
+    data: u32,
+}
+
+/// The nodes of a tree, packed, with the side tables that hold what does not fit.
+#[derive(Debug, Clone, Default)]
+struct Nodes {
+    packed: Vec<Packed>,
+    /// Every collection's run of children, in the order the collections start.
+    spans: Vec<Span>,
+    /// The values of scalars that are not simply their source text.
+    refs: Vec<ValueRef>,
+}
+
+fn style_bits(style: Style) -> u32 {
+    match style {
+        Style::Plain => 0,
+        Style::SingleQuoted => 1,
+        Style::DoubleQuoted => 2,
+        Style::Literal => 3,
+        Style::Folded => 4,
+    }
+}
+
+fn style_from(bits: u32) -> Style {
+    match bits & 7 {
+        0 => Style::Plain,
+        1 => Style::SingleQuoted,
+        2 => Style::DoubleQuoted,
+        3 => Style::Literal,
+        _ => Style::Folded,
+    }
+}
+
+impl Nodes {
+    fn with_capacity(n: usize) -> Nodes {
+        Nodes {
+            packed: Vec::with_capacity(n),
+            spans: Vec::new(),
+            refs: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.packed.len()
+    }
+
+    /// Store `node` (offsets under [`MAX_TEXT`]).
+    fn push(&mut self, node: Node) {
+        let (start, end) = (node.start, node.end);
+        let (variant, flag, style, data) = match node.kind {
+            Kind::Scalar { value, style, keep } => {
+                let r = value.range();
+                let data = if value.in_source() && r == (start as usize..end as usize) {
+                    WHOLE
+                } else if value.in_source()
+                    && end >= start + 2
+                    && r == (start as usize + 1..end as usize - 1)
+                {
+                    INNER
+                } else {
+                    self.refs.push(value);
+                    self.refs.len() as u32 - 1
+                };
+                (0, keep, style_bits(style), data)
+            }
+            Kind::Mapping { flow, entries } => {
+                self.spans.push(entries);
+                (1, flow, 0, self.spans.len() as u32 - 1)
+            }
+            Kind::Sequence { flow, items } => {
+                self.spans.push(items);
+                (2, flow, 0, self.spans.len() as u32 - 1)
+            }
+            Kind::Alias { target } => (3, false, 0, target),
+        };
+        self.packed.push(Packed {
+            start: start | variant << POS_BITS | if flag { FLAG } else { 0 },
+            end: end | style << POS_BITS,
+            data,
+        });
+    }
+
+    fn get(&self, id: NodeId) -> Node {
+        self.decode(self.packed[id as usize])
+    }
+
+    fn decode(&self, p: Packed) -> Node {
+        let (start, end) = (p.start & POS_MASK, p.end & POS_MASK);
+        let flag = p.start & FLAG != 0;
+        let kind = match (p.start >> POS_BITS) & 3 {
+            0 => Kind::Scalar {
+                value: match p.data {
+                    WHOLE => ValueRef {
+                        start,
+                        len: (end - start) | IN_SOURCE,
+                    },
+                    INNER => ValueRef {
+                        start: start + 1,
+                        len: (end - start - 2) | IN_SOURCE,
+                    },
+                    i => self.refs[i as usize],
+                },
+                style: style_from(p.end >> POS_BITS),
+                keep: flag,
+            },
+            1 => Kind::Mapping {
+                flow: flag,
+                entries: self.spans[p.data as usize],
+            },
+            2 => Kind::Sequence {
+                flow: flag,
+                items: self.spans[p.data as usize],
+            },
+            _ => Kind::Alias { target: p.data },
+        };
+        Node { kind, start, end }
+    }
+
+    fn start(&self, id: NodeId) -> u32 {
+        self.packed[id as usize].start & POS_MASK
+    }
+
+    fn end(&self, id: NodeId) -> u32 {
+        self.packed[id as usize].end & POS_MASK
+    }
+
+    fn set_end(&mut self, id: NodeId, end: u32) {
+        let p = &mut self.packed[id as usize];
+        p.end = (p.end & !POS_MASK) | end;
+    }
+
+    /// Set the children of collection `id`; `None` when it is not a collection.
+    fn set_span(&mut self, id: NodeId, run: Span) -> Option<()> {
+        let p = self.packed[id as usize];
+        if !matches!((p.start >> POS_BITS) & 3, 1 | 2) {
+            return None;
+        }
+        self.spans[p.data as usize] = run;
+        Some(())
+    }
+
+    /// The pairs of mapping `id`, when it is one.
+    fn mapping_entries(&self, id: NodeId) -> Option<Span> {
+        let p = self.packed[id as usize];
+        ((p.start >> POS_BITS) & 3 == 1).then(|| self.spans[p.data as usize])
+    }
+
+    fn alias_target(&self, id: NodeId) -> Option<NodeId> {
+        let p = self.packed[id as usize];
+        ((p.start >> POS_BITS) & 3 == 3).then_some(p.data)
+    }
+
+    fn is_flow(&self, id: NodeId) -> bool {
+        let p = self.packed[id as usize];
+        matches!((p.start >> POS_BITS) & 3, 1 | 2) && p.start & FLAG != 0
+    }
+
+    /// Make node `id` an alias of `target`.
+    fn set_alias(&mut self, id: NodeId, target: NodeId) {
+        let p = &mut self.packed[id as usize];
+        p.start = (p.start & POS_MASK) | 3 << POS_BITS;
+        p.data = target;
+    }
+
+    /// Add the nodes of `next`, whose ids start at `self.len()`, shifting what they point
+    /// at: node ids, pair and item runs, and values in the buffer of rewritten values.
+    fn append(&mut self, next: Nodes, pair_off: u32, item_off: u32, value_off: u32) {
+        let off = self.packed.len() as u32;
+        self.packed.reserve(next.packed.len());
+        for mut p in next.packed {
+            match (p.start >> POS_BITS) & 3 {
+                0 if p.data < INNER => {
+                    let mut r = next.refs[p.data as usize];
+                    if !r.in_source() {
+                        r.start += value_off;
+                    }
+                    self.refs.push(r);
+                    p.data = self.refs.len() as u32 - 1;
+                }
+                0 => {}
+                v @ (1 | 2) => {
+                    let mut run = next.spans[p.data as usize];
+                    run.start += if v == 1 { pair_off } else { item_off };
+                    self.spans.push(run);
+                    p.data = self.spans.len() as u32 - 1;
+                }
+                _ if p.data != NodeId::MAX => p.data += off,
+                _ => {}
+            }
+            self.packed.push(p);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 struct Meta {
     anchor: Option<String>,
@@ -132,7 +345,7 @@ pub const COMMENT_DIRECTIVE: &str = "compose-harden:";
 #[derive(Debug, Clone)]
 pub struct Tree {
     text: String,
-    nodes: Vec<Node>,
+    nodes: Nodes,
     /// Every mapping's `(key, value)` pairs, one run per mapping.
     pairs: Vec<(NodeId, NodeId)>,
     /// Every sequence's items, one run per sequence.
@@ -333,11 +546,11 @@ impl Tree {
 
     /// [`Tree::parse`], reading in parallel from `min` bytes on (tests lower it).
     pub fn parse_split(text: String, limits: Limits, min: usize) -> Result<Tree, SyntaxError> {
-        if text.len() >= IN_SOURCE as usize {
+        if text.len() >= MAX_TEXT {
             return Err(SyntaxError {
                 line: 1,
                 col: 1,
-                message: "the file is 2 GiB or more; it is too large".into(),
+                message: "the file is 256 MiB or more; it is too large".into(),
             });
         }
         let cut = if text.len() >= min {
@@ -471,7 +684,7 @@ fn parse_in_parts(text: &str, p: usize, q: usize, limits: Limits) -> Option<Part
     }
     let column = |parts: &Parts, map: NodeId| {
         let &(first, _) = parts.block_entries(map)?.first()?;
-        let start = parts.nodes[first as usize].start as usize;
+        let start = parts.nodes.start(first) as usize;
         let line = text[..start].rfind('\n').map_or(0, |i| i + 1);
         text[line..start]
             .bytes()
@@ -496,7 +709,10 @@ fn parse_in_parts(text: &str, p: usize, q: usize, limits: Limits) -> Option<Part
 impl Parts {
     /// The entries of `id` when it is a block mapping.
     fn block_entries(&self, id: NodeId) -> Option<&[(NodeId, NodeId)]> {
-        match self.nodes.get(id as usize)?.kind {
+        if id as usize >= self.nodes.len() {
+            return None;
+        }
+        match self.nodes.get(id).kind {
             Kind::Mapping {
                 flow: false,
                 entries,
@@ -506,7 +722,10 @@ impl Parts {
     }
 
     fn scalar<'t>(&'t self, text: &'t str, id: NodeId) -> Option<&'t str> {
-        match self.nodes.get(id as usize)?.kind {
+        if id as usize >= self.nodes.len() {
+            return None;
+        }
+        match self.nodes.get(id).kind {
             Kind::Scalar { value, .. } if value.in_source() => Some(&text[value.range()]),
             Kind::Scalar { value, .. } => Some(&self.values[value.range()]),
             _ => None,
@@ -529,39 +748,9 @@ impl Parts {
         for (id, name) in &next.unresolved {
             targets.push((id + off, *self.anchors.get(name)?));
         }
-        self.nodes.extend(next.nodes.into_iter().map(|mut n| {
-            n.kind = match n.kind {
-                Kind::Mapping { flow, entries } => Kind::Mapping {
-                    flow,
-                    entries: Span {
-                        start: entries.start + pair_off,
-                        len: entries.len,
-                    },
-                },
-                Kind::Sequence { flow, items } => Kind::Sequence {
-                    flow,
-                    items: Span {
-                        start: items.start + item_off,
-                        len: items.len,
-                    },
-                },
-                Kind::Scalar { value, style, keep } if !value.in_source() => Kind::Scalar {
-                    value: ValueRef {
-                        start: value.start + value_off,
-                        len: value.len,
-                    },
-                    style,
-                    keep,
-                },
-                Kind::Alias { target } if target != NodeId::MAX => Kind::Alias {
-                    target: target + off,
-                },
-                other => other,
-            };
-            n
-        }));
+        self.nodes.append(next.nodes, pair_off, item_off, value_off);
         for (id, target) in targets {
-            self.nodes[id as usize].kind = Kind::Alias { target };
+            self.nodes.set_alias(id, target);
         }
         self.pairs
             .extend(next.pairs.iter().map(|&(k, v)| (k + off, v + off)));
@@ -587,22 +776,15 @@ impl Parts {
             len: joined.len() as u32,
         };
         self.pairs.extend(joined);
-        let empty = Kind::Mapping {
-            flow: false,
-            entries: Span { start: 0, len: 0 },
-        };
-        self.nodes[next_root as usize].kind = empty;
-        self.nodes[map as usize].kind = Kind::Mapping {
-            flow: false,
-            entries: run,
-        };
+        self.nodes.set_span(next_root, Span { start: 0, len: 0 })?;
+        self.nodes.set_span(map, run)?;
         // Block collections end where their last child ends: `map`, and the top level
         // when `map` is its last value.
-        let end = self.nodes[last as usize].end;
-        self.nodes[map as usize].end = end;
+        let end = self.nodes.end(last);
+        self.nodes.set_end(map, end);
         let root = self.root;
         if self.block_entries(root)?.last().map(|e| e.1) == Some(map) {
-            self.nodes[root as usize].end = end;
+            self.nodes.set_end(root, end);
         }
         Some(())
     }
@@ -629,7 +811,7 @@ pub fn both<A: Send, B: Send>(
 /// The tree of one part of a text, before it becomes a [`Tree`]. Offsets are into the
 /// whole text.
 struct Parts {
-    nodes: Vec<Node>,
+    nodes: Nodes,
     pairs: Vec<(NodeId, NodeId)>,
     seq_items: Vec<NodeId>,
     values: String,
@@ -673,7 +855,7 @@ fn build(
     // touched costs no memory, so reserve generously and never copy the vector; the
     // first part reserves for the parts that will be appended to it.
     let room = if base == 0 { text.len() } else { part.len() };
-    let mut nodes: Vec<Node> = Vec::with_capacity(room / 10 + 16);
+    let mut nodes = Nodes::with_capacity(room / 10 + 16);
     let mut pairs: Vec<(NodeId, NodeId)> = Vec::with_capacity(room / 24 + 16);
     let mut seq_items: Vec<NodeId> = Vec::new();
     let mut pending: Vec<NodeId> = Vec::new();
@@ -762,10 +944,10 @@ fn build(
                     if let Some(frame) = stack.last().filter(|f| f.map) {
                         if (pending.len() - frame.base) % 2 == 1 {
                             let k = *pending.last().expect("a pending key");
-                            start = nodes[k as usize].end as usize;
+                            start = nodes.end(k) as usize;
                             end = start;
                         } else if let Some(prev) = last_node {
-                            start = (nodes[prev as usize].end as usize).min(start);
+                            start = (nodes.end(prev) as usize).min(start);
                             end = start;
                         }
                     }
@@ -836,7 +1018,6 @@ fn build(
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = stack.pop() else { continue };
-                let id = frame.id as usize;
                 let children = &pending[frame.base..];
                 let last = children.last().copied();
                 let run = if frame.map {
@@ -855,24 +1036,13 @@ fn build(
                     }
                 };
                 pending.truncate(frame.base);
-                let node = &mut nodes[id];
-                let flow = match &mut node.kind {
-                    Kind::Mapping { flow, entries } => {
-                        *entries = run;
-                        *flow
-                    }
-                    Kind::Sequence { flow, items } => {
-                        *items = run;
-                        *flow
-                    }
-                    _ => false,
-                };
-                let end = if flow {
+                let _ = nodes.set_span(frame.id, run);
+                let end = if nodes.is_flow(frame.id) {
                     range.end as u32
                 } else {
-                    last.map_or(nodes[id].start, |l| nodes[l as usize].end)
+                    last.map_or(nodes.start(frame.id), |l| nodes.end(l))
                 };
-                nodes[id].end = end;
+                nodes.set_end(frame.id, end);
                 last_node = Some(frame.id);
                 None
             }
@@ -955,22 +1125,22 @@ impl Tree {
         // Big trees are checked in slices on every core; the first duplicate in document
         // order is the one reported.
         const SLICE: usize = 1 << 16;
-        if self.nodes.len() > SLICE {
+        let n = self.nodes.len();
+        if n > SLICE {
             use rayon::prelude::*;
-            let found: Vec<Result<(), SyntaxError>> = self
-                .nodes
-                .par_chunks(SLICE)
-                .map(|slice| self.check_duplicate_keys_in(slice))
+            let found: Vec<Result<(), SyntaxError>> = (0..n.div_ceil(SLICE))
+                .into_par_iter()
+                .map(|i| self.check_duplicate_keys_in(i * SLICE..((i + 1) * SLICE).min(n)))
                 .collect();
             return found.into_iter().collect();
         }
-        self.check_duplicate_keys_in(&self.nodes)
+        self.check_duplicate_keys_in(0..n)
     }
 
-    fn check_duplicate_keys_in(&self, nodes: &[Node]) -> Result<(), SyntaxError> {
+    fn check_duplicate_keys_in(&self, ids: std::ops::Range<usize>) -> Result<(), SyntaxError> {
         let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        for node in nodes {
-            let Kind::Mapping { entries, .. } = node.kind else {
+        for id in ids {
+            let Some(entries) = self.nodes.mapping_entries(id as NodeId) else {
                 continue;
             };
             let entries = &self.pairs[entries.range()];
@@ -1054,13 +1224,18 @@ impl Tree {
         self.text
     }
 
-    /// Every node, in document order.
-    pub fn nodes(&self) -> &[Node] {
-        &self.nodes
+    /// How many nodes the tree has.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
     }
 
-    pub fn node(&self, id: NodeId) -> &Node {
-        &self.nodes[id as usize]
+    /// Every node, in document order.
+    pub fn all_nodes(&self) -> impl Iterator<Item = Node> + '_ {
+        self.nodes.packed.iter().map(|&p| self.nodes.decode(p))
+    }
+
+    pub fn node(&self, id: NodeId) -> Node {
+        self.nodes.get(id)
     }
 
     fn meta(&self, id: NodeId) -> Option<&Meta> {
@@ -1102,9 +1277,9 @@ impl Tree {
     /// Follow aliases to the node they name.
     pub fn resolve(&self, mut id: NodeId) -> NodeId {
         for _ in 0..64 {
-            match self.nodes[id as usize].kind {
-                Kind::Alias { target } => id = target,
-                _ => return id,
+            match self.nodes.alias_target(id) {
+                Some(target) => id = target,
+                None => return id,
             }
         }
         id
@@ -1112,7 +1287,7 @@ impl Tree {
 
     /// The scalar text of a node (after following aliases), if it is a scalar.
     pub fn scalar(&self, id: NodeId) -> Option<&str> {
-        match self.nodes[self.resolve(id) as usize].kind {
+        match self.nodes.get(self.resolve(id)).kind {
             Kind::Scalar { value, .. } => Some(self.value_of(value)),
             _ => None,
         }
@@ -1120,14 +1295,14 @@ impl Tree {
 
     /// The style of a scalar (after following aliases).
     pub fn style(&self, id: NodeId) -> Option<Style> {
-        match self.nodes[self.resolve(id) as usize].kind {
+        match self.nodes.get(self.resolve(id)).kind {
             Kind::Scalar { style, .. } => Some(style),
             _ => None,
         }
     }
 
     pub fn is_null(&self, id: NodeId) -> bool {
-        match self.nodes[self.resolve(id) as usize].kind {
+        match self.nodes.get(self.resolve(id)).kind {
             Kind::Scalar { value, style, .. } => {
                 style == Style::Plain
                     && matches!(self.value_of(value), "" | "~" | "null" | "Null" | "NULL")
@@ -1138,7 +1313,7 @@ impl Tree {
 
     /// The `(key, value)` pairs of a mapping (after following aliases), in source order.
     pub fn entries(&self, id: NodeId) -> &[(NodeId, NodeId)] {
-        match self.nodes[self.resolve(id) as usize].kind {
+        match self.nodes.get(self.resolve(id)).kind {
             Kind::Mapping { entries, .. } => &self.pairs[entries.range()],
             _ => &[],
         }
@@ -1146,7 +1321,7 @@ impl Tree {
 
     /// The items of a sequence (after following aliases), in source order.
     pub fn items(&self, id: NodeId) -> &[NodeId] {
-        match self.nodes[self.resolve(id) as usize].kind {
+        match self.nodes.get(self.resolve(id)).kind {
             Kind::Sequence { items, .. } => &self.seq_items[items.range()],
             _ => &[],
         }
@@ -1165,23 +1340,17 @@ impl Tree {
     /// Whether node `id` itself (aliases not followed) is a flow collection.
     pub fn is_flow(&self, id: NodeId) -> bool {
         matches!(
-            self.nodes[id as usize].kind,
+            self.nodes.get(id).kind,
             Kind::Mapping { flow: true, .. } | Kind::Sequence { flow: true, .. }
         )
     }
 
     pub fn is_mapping(&self, id: NodeId) -> bool {
-        matches!(
-            self.nodes[self.resolve(id) as usize].kind,
-            Kind::Mapping { .. }
-        )
+        matches!(self.nodes.get(self.resolve(id)).kind, Kind::Mapping { .. })
     }
 
     pub fn is_sequence(&self, id: NodeId) -> bool {
-        matches!(
-            self.nodes[self.resolve(id) as usize].kind,
-            Kind::Sequence { .. }
-        )
+        matches!(self.nodes.get(self.resolve(id)).kind, Kind::Sequence { .. })
     }
 
     /// The value of `key` written directly in mapping `map` (no merge keys).
@@ -1194,7 +1363,7 @@ impl Tree {
     }
 
     pub fn is_merge_key(&self, k: NodeId) -> bool {
-        matches!(self.nodes[k as usize].kind, Kind::Scalar { value, style: Style::Plain, .. } if self.value_of(value) == "<<")
+        matches!(self.nodes.get(k).kind, Kind::Scalar { value, style: Style::Plain, .. } if self.value_of(value) == "<<")
             && self.tag(k).is_none()
     }
 
@@ -1259,8 +1428,9 @@ impl Tree {
     pub fn expanded_size(&self, limit: usize) -> Option<usize> {
         if !self
             .nodes
+            .packed
             .iter()
-            .any(|n| matches!(n.kind, Kind::Alias { .. }))
+            .any(|p| (p.start >> POS_BITS) & 3 == 3)
         {
             return Some(self.nodes.len());
         }
@@ -1270,13 +1440,13 @@ impl Tree {
         let mut stack: Vec<(NodeId, bool)> = vec![(self.root, false)];
         // Children of a node without allocating: keys and values of a mapping, items of a
         // sequence, the target of an alias.
-        let child_count = |id: NodeId| match self.nodes[id as usize].kind {
+        let child_count = |id: NodeId| match self.nodes.get(id).kind {
             Kind::Scalar { .. } => 0,
             Kind::Alias { .. } => 1,
             Kind::Sequence { items, .. } => items.len as usize,
             Kind::Mapping { entries, .. } => entries.len as usize * 2,
         };
-        let child = |id: NodeId, i: usize| match self.nodes[id as usize].kind {
+        let child = |id: NodeId, i: usize| match self.nodes.get(id).kind {
             Kind::Alias { target } => target,
             Kind::Sequence { items, .. } => self.seq_items[items.start as usize + i],
             Kind::Mapping { entries, .. } => {
@@ -1342,7 +1512,7 @@ impl Tree {
                 h.write(s.as_bytes());
             }
         }
-        match self.nodes[id as usize].kind {
+        match self.nodes.get(id).kind {
             Kind::Scalar { value, style, .. } => {
                 h.write_u8(if style == Style::Plain {
                     D_PLAIN
@@ -1421,7 +1591,7 @@ impl Tree {
             return Err("aliases nest too deeply (a recursive alias?)".into());
         }
         let id = self.resolve(id);
-        Ok(match self.nodes[id as usize].kind {
+        Ok(match self.nodes.get(id).kind {
             Kind::Scalar { value, style, .. } => {
                 let plain = style == Style::Plain && self.tag(id).is_none();
                 Value::Scalar(self.value_of(value).to_string(), plain)

@@ -5,19 +5,32 @@ use similar::TextDiff;
 /// A unified diff of `old` → `new` for `path` (as git names it, `/`-separated), with a
 /// `diff --git` header. Empty when nothing changed.
 pub fn unified(path: &str, old: &str, new: &str) -> String {
+    with_header(path, &hunks(old, new))
+}
+
+/// The hunks of a unified diff of `old` → `new`, found by searching (no file header).
+pub fn hunks(old: &str, new: &str) -> String {
     if old == new {
         return String::new();
     }
-    let diff = TextDiff::from_lines(old, new);
-    let mut out = format!("diff --git a/{path} b/{path}\n");
-    out.push_str(
-        &diff
-            .unified_diff()
-            .context_radius(3)
-            .missing_newline_hint(true)
-            .header(&format!("a/{path}"), &format!("b/{path}"))
-            .to_string(),
-    );
+    TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .missing_newline_hint(true)
+        .to_string()
+}
+
+/// Hunks under the header that names `path`: a diff `git apply` takes. Empty hunks give an
+/// empty diff.
+pub fn with_header(path: &str, hunks: &str) -> String {
+    if hunks.is_empty() {
+        return String::new();
+    }
+    let mut out = String::with_capacity(hunks.len() + 3 * path.len() + 40);
+    out.push_str(&format!(
+        "diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
+    ));
+    out.push_str(hunks);
     out
 }
 
@@ -55,20 +68,41 @@ pub fn colorize(diff: &str) -> String {
 /// non-overlapping, offsets into `old`), without searching for a diff: the edits already say
 /// what changed. The same format as [`unified`]; `git apply` takes it.
 pub fn unified_from_edits(path: &str, old: &str, edits: &[crate::edit::Edit]) -> String {
+    with_header(path, &hunks_from_edits(old, edits))
+}
+
+/// The hunks of [`unified_from_edits`], without the file header.
+pub fn hunks_from_edits(old: &str, edits: &[crate::edit::Edit]) -> String {
+    use crate::source::{line_start, next_line_start};
     if edits.is_empty() {
         return String::new();
     }
-    let starts: Vec<usize> = std::iter::once(0)
-        .chain(old.match_indices('\n').map(|(i, _)| i + 1))
-        .filter(|&s| s < old.len() || s == 0)
-        .collect();
-    let line_of = |pos: usize| starts.partition_point(|&s| s <= pos).max(1) - 1;
-    let line_start = |l: usize| starts.get(l).copied().unwrap_or(old.len());
-    // 1. Whole-line changes: (first old line, old line count, new lines).
-    let mut changes: Vec<(usize, usize, Vec<&str>, String)> = Vec::new();
+    // The start of the line `pos` is on; the end of a text that ends with a line break is
+    // on the last line.
+    let line_of = |pos: usize| {
+        if pos >= old.len() && pos > 0 {
+            line_start(old, old.len() - 1)
+        } else {
+            line_start(old, pos)
+        }
+    };
+    // Line numbers by counting line breaks forward (changes come in text order), so no
+    // index of every line is built.
+    let (mut counted, mut line_no) = (0usize, 0usize);
+    let mut number = |pos: usize| {
+        line_no += old.as_bytes()[counted..pos]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        counted = pos;
+        line_no
+    };
+    // 1. Whole-line changes, with the lines the change leaves as they were trimmed at both
+    //    ends: (first old line, its byte offset, the old lines, the new lines).
+    let mut changes: Vec<(usize, usize, Vec<&str>, Vec<String>)> = Vec::new();
     let mut i = 0;
     while i < edits.len() {
-        let first = line_of(edits[i].start);
+        let a = line_of(edits[i].start);
         let mut last_end = edits[i].end;
         let mut j = i + 1;
         // Edits that touch the same line form one change.
@@ -76,9 +110,7 @@ pub fn unified_from_edits(path: &str, old: &str, edits: &[crate::edit::Edit]) ->
             last_end = last_end.max(edits[j].end);
             j += 1;
         }
-        let a = line_start(first);
-        let end_line = line_of(last_end);
-        let b = line_start(end_line + 1).max(last_end);
+        let b = next_line_start(old, line_of(last_end)).max(last_end);
         let mut new_text = String::new();
         let mut pos = a;
         for e in &edits[i..j] {
@@ -87,23 +119,19 @@ pub fn unified_from_edits(path: &str, old: &str, edits: &[crate::edit::Edit]) ->
             pos = e.end;
         }
         new_text.push_str(&old[pos..b]);
-        let old_count = old[a..b].split_inclusive('\n').count();
-        changes.push((first, old_count, Vec::new(), new_text));
-        i = j;
-    }
-    // 2. Trim lines the change leaves as they were, at both ends.
-    let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
-    let mut trimmed: Vec<(usize, Vec<&str>, Vec<String>)> = Vec::new();
-    for (first, count, _, new_text) in &changes {
-        let olds: Vec<&str> = old_lines[*first..(*first + *count).min(old_lines.len())].to_vec();
+        let mut olds: Vec<&str> = old[a..b].split_inclusive('\n').collect();
         let mut news: Vec<String> = new_text.split_inclusive('\n').map(str::to_string).collect();
-        let mut olds = olds;
-        let mut start = *first;
-        while !olds.is_empty() && !news.is_empty() && olds[0] == news[0] {
-            olds.remove(0);
-            news.remove(0);
-            start += 1;
+        let (mut line, mut at) = (number(a), a);
+        let same_head = olds
+            .iter()
+            .zip(&news)
+            .take_while(|(o, n)| **o == n.as_str())
+            .count();
+        for o in olds.drain(..same_head) {
+            line += 1;
+            at += o.len();
         }
+        news.drain(..same_head);
         while !olds.is_empty()
             && !news.is_empty()
             && olds.last().copied() == news.last().map(String::as_str)
@@ -111,48 +139,52 @@ pub fn unified_from_edits(path: &str, old: &str, edits: &[crate::edit::Edit]) ->
             olds.pop();
             news.pop();
         }
-        if olds.is_empty() && news.is_empty() {
-            continue;
+        if !olds.is_empty() || !news.is_empty() {
+            changes.push((line, at, olds, news));
         }
-        trimmed.push((start, olds, news));
+        i = j;
     }
-    if trimmed.is_empty() {
+    if changes.is_empty() {
         return String::new();
     }
-    // 3. Hunks: changes whose context (3 lines each side) touches merge.
+    // 2. Hunks: changes whose context (3 lines each side) touches merge.
     const CONTEXT: usize = 3;
-    let mut out = format!("diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n");
+    let push = |body: &mut String, mark: char, text: &str| {
+        body.push(mark);
+        body.push_str(text);
+        if !text.ends_with('\n') {
+            body.push_str("\n\\ No newline at end of file\n");
+        }
+    };
+    let mut out = String::new();
     let mut delta: isize = 0;
     let mut k = 0;
-    while k < trimmed.len() {
+    while k < changes.len() {
         let mut end = k + 1;
-        while end < trimmed.len() {
-            let prev_end = trimmed[end - 1].0 + trimmed[end - 1].1.len();
-            if trimmed[end].0 > prev_end + 2 * CONTEXT {
+        while end < changes.len() {
+            let prev_end = changes[end - 1].0 + changes[end - 1].2.len();
+            if changes[end].0 > prev_end + 2 * CONTEXT {
                 break;
             }
             end += 1;
         }
-        let group = &trimmed[k..end];
-        let first = group[0].0.saturating_sub(CONTEXT);
-        let last_old = group[group.len() - 1].0 + group[group.len() - 1].1.len();
-        let stop = (last_old + CONTEXT).min(old_lines.len());
+        let group = &changes[k..end];
         let mut body = String::new();
         let (mut old_n, mut new_n) = (0usize, 0usize);
-        let mut line = first;
-        let push = |body: &mut String, mark: char, text: &str| {
-            body.push(mark);
-            body.push_str(text);
-            if !text.ends_with('\n') {
-                body.push_str("\n\\ No newline at end of file\n");
-            }
-        };
-        for (start, olds, news) in group {
-            while line < *start {
-                push(&mut body, ' ', old_lines[line]);
+        // The context before the first change: up to three whole lines.
+        let (first_line, first_at) = (group[0].0, group[0].1);
+        let mut from = first_at;
+        for _ in 0..CONTEXT.min(first_line) {
+            from = line_start(old, from - 1);
+        }
+        let first = first_line - CONTEXT.min(first_line);
+        let mut gap_from = from;
+        for (_, at, olds, news) in group {
+            // Unchanged lines since the previous change (or the leading context).
+            for l in old[gap_from..*at].split_inclusive('\n') {
+                push(&mut body, ' ', l);
                 old_n += 1;
                 new_n += 1;
-                line += 1;
             }
             for o in olds {
                 push(&mut body, '-', o);
@@ -162,13 +194,20 @@ pub fn unified_from_edits(path: &str, old: &str, edits: &[crate::edit::Edit]) ->
             }
             old_n += olds.len();
             new_n += news.len();
-            line += olds.len();
+            gap_from = at + olds.iter().map(|o| o.len()).sum::<usize>();
         }
-        while line < stop {
-            push(&mut body, ' ', old_lines[line]);
+        // The context after the last change.
+        let mut to = gap_from;
+        for _ in 0..CONTEXT {
+            if to >= old.len() {
+                break;
+            }
+            to = next_line_start(old, to);
+        }
+        for l in old[gap_from..to].split_inclusive('\n') {
+            push(&mut body, ' ', l);
             old_n += 1;
             new_n += 1;
-            line += 1;
         }
         let old_start = if old_n == 0 { first } else { first + 1 };
         let new_first = (first as isize + delta) as usize;
@@ -220,6 +259,9 @@ mod tests {
             vec![Edit::deletion(4, 8)],
             vec![Edit::insertion(5, " tail")],
             vec![Edit::insertion(5, ", x"), Edit::insertion(6, "y\n")],
+            vec![Edit::insertion(0, "x\n"), Edit::insertion(old.len(), "y\n")],
+            vec![Edit::deletion(2, 10), Edit::insertion(16, "z\n")],
+            vec![Edit::insertion(6, "q\n"), Edit::deletion(18, 20)],
         ];
         for edits in cases {
             let (searched, direct) = both(old, &edits);
@@ -233,6 +275,10 @@ mod tests {
         let (searched, direct) = both(old, &[Edit::insertion(old.len(), "\r\n  d")]);
         assert_eq!(direct, searched);
         let (searched, direct) = both(old, &[Edit::insertion(3, "x\r\n")]);
+        assert_eq!(direct, searched);
+        let (searched, direct) = both(old, &[Edit::insertion(6, "x\r\n")]);
+        assert_eq!(direct, searched);
+        let (searched, direct) = both(old, &[Edit::deletion(6, 7)]);
         assert_eq!(direct, searched);
     }
 }

@@ -129,9 +129,53 @@ pub fn apply_edits(text: &str, fixes: &[&Fix]) -> (String, Vec<usize>, Vec<Edit>
     )
 }
 
+/// The edits that turn the result of applying `edits` (sorted, as [`apply_edits`] returns
+/// them) to `text` back into `text`.
+pub fn inverse(text: &str, edits: &[Edit]) -> Vec<Edit> {
+    let mut shift: isize = 0;
+    let mut out = Vec::with_capacity(edits.len());
+    for e in edits {
+        let start = (e.start as isize + shift) as usize;
+        out.push(Edit {
+            start,
+            end: start + e.content.len(),
+            content: text[e.start..e.end].to_string(),
+            depth: 0,
+        });
+        shift += e.content.len() as isize - (e.end - e.start) as isize;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inverse_edits_give_the_text_back() {
+        let text = "services:\n  a:\n    image: x\n";
+        let fixes = [
+            Fix::new(
+                Applicability::Verified,
+                vec![Edit::insertion(10, "  # top\n")],
+            ),
+            Fix::new(
+                Applicability::Verified,
+                vec![Edit::insertion(10, "  # two\n")],
+            ),
+            Fix::new(Applicability::Verified, vec![Edit::deletion(14, 16)]),
+            Fix::new(
+                Applicability::Verified,
+                vec![Edit::insertion(text.len(), "    user: \"1\"\n")],
+            ),
+        ];
+        let refs: Vec<&Fix> = fixes.iter().collect();
+        let (new, applied, taken) = apply_edits(text, &refs);
+        assert_eq!(applied, vec![0, 1, 2, 3]);
+        assert_ne!(new, text);
+        let back = Fix::new(Applicability::Verified, inverse(text, &taken));
+        assert_eq!(apply(&new, &[&back]).0, text);
+    }
 
     #[test]
     fn insertions_at_one_point_keep_their_order() {

@@ -8,6 +8,7 @@ use crate::document::{Document, InputError};
 use crate::edit::Applicability;
 use crate::facts::{ServiceFacts, Settings};
 use crate::rules::{Diagnostic, REGISTRY};
+use crate::source::Fingerprint;
 use crate::yaml::Limits;
 
 /// The keys fixes may add, extend or remove.
@@ -34,6 +35,9 @@ pub struct Options {
     pub limits: Limits,
     /// Rule ids turned off.
     pub disabled: Vec<String>,
+    /// `fix` also writes the hunks of a unified diff of each changed file
+    /// ([`Fixed::hunks`]), while it still has the original text at hand.
+    pub diffs: bool,
 }
 
 /// Names of the services whose mappings `map` merges through `<<` (directly or deeper).
@@ -327,25 +331,32 @@ fn check_one(
             fix_title: None,
         });
     }
+    // Kept while other files are fixed and reported: no spare room.
+    out.shrink_to_fit();
     out
 }
 
-/// The outcome of fixing one file.
+/// The outcome of fixing one file. The original text is not kept (a big file would be
+/// held twice): what is needed of it is kept instead, its fingerprint and, when
+/// [`Options::diffs`] asks, the diff.
 #[derive(Debug)]
 pub struct Fixed {
-    pub original: String,
+    /// The original text's fingerprint: the file must still match it when it is written.
+    pub original: Fingerprint,
     pub text: String,
     /// Findings of the first pass, with `applied[i]` telling whether diagnostic i was fixed.
     pub diagnostics: Vec<Diagnostic>,
     pub applied: Vec<bool>,
-    /// The edits that turn `original` into `text`, when one pass made them all (the diff
-    /// is then written from them instead of searched for).
-    pub edits: Option<Vec<crate::edit::Edit>>,
+    /// The hunks of a unified diff from the original to `text` (see
+    /// [`crate::diff::with_header`]), when [`Options::diffs`] asked for them; empty when
+    /// nothing changed.
+    pub hunks: Option<String>,
+    changed: bool,
 }
 
 impl Fixed {
     pub fn changed(&self) -> bool {
-        self.original != self.text
+        self.changed
     }
 }
 
@@ -385,21 +396,38 @@ pub fn fix_project(
     // The findings, and what each file means outside the hardening keys (every fixed text
     // must mean the same), worked out side by side.
     let size: usize = current.iter().map(|d| d.text().len()).sum();
-    let (first, digests): (Vec<Vec<Diagnostic>>, Vec<Option<u64>>) = crate::yaml::both(
-        size >= crate::yaml::PARALLEL_MIN,
-        || {
-            let refs: Vec<&Document> = current.iter().collect();
-            check_project(&refs, opts, &dirs)
-        },
-        || current.iter().map(|d| d.digest(HARDENING_KEYS)).collect(),
-    );
-    // The text each file had before its first fix.
-    let mut originals: Vec<Option<String>> = vec![None; current.len()];
+    let (first, (digests, fingerprints)): (Vec<Vec<Diagnostic>>, (Vec<_>, Vec<_>)) =
+        crate::yaml::both(
+            size >= crate::yaml::PARALLEL_MIN,
+            || {
+                let refs: Vec<&Document> = current.iter().collect();
+                check_project(&refs, opts, &dirs)
+            },
+            || {
+                current
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.digest(HARDENING_KEYS),
+                            Fingerprint::of(d.text().as_bytes()),
+                        )
+                    })
+                    .unzip()
+            },
+        );
+    let n = current.len();
+    // Per file: the diff's hunks once the first pass changed it; whether it changed.
+    let mut hunks: Vec<Option<String>> = vec![None; n];
+    let mut changed = vec![false; n];
+    // When a later pass edits a file again (rare), the first pass's diff no longer holds:
+    // the original is rebuilt from the edits that undo the first pass, and the diff is
+    // searched for at the end.
+    let mut undo: Vec<Option<Vec<crate::edit::Edit>>> = vec![None; n];
+    let mut originals: Vec<Option<String>> = vec![None; n];
+    let mut passes = vec![0usize; n];
     // The findings of the latest pass; `None` until a fix was made.
     let mut later: Option<Vec<Vec<Diagnostic>>> = None;
-    // Per file: the edits of the first pass, dropped when a later pass edits it again.
-    let mut made: Vec<Option<Vec<crate::edit::Edit>>> = vec![Some(Vec::new()); current.len()];
-    for round in 0..MAX_PASSES {
+    for _ in 0..MAX_PASSES {
         let pass = later.as_ref().unwrap_or(&first);
         // Per file: the findings whose fixes this pass applies.
         let mut chosen: Vec<Vec<usize>> = vec![Vec::new(); current.len()];
@@ -463,12 +491,21 @@ pub fn fix_project(
                 .map(|&j| pass[i][j].fix.as_ref().expect("selected"))
                 .collect();
             let (new_text, _, taken) = crate::edit::apply_edits(&old_text, &fixes);
-            made[i] = if round == 0 { Some(taken) } else { None };
-            if originals[i].is_none() {
-                originals[i] = Some(old_text);
-            } else {
-                drop(old_text);
+            passes[i] += 1;
+            if passes[i] == 1 {
+                changed[i] = new_text != old_text;
+                if opts.diffs {
+                    hunks[i] = Some(crate::diff::hunks_from_edits(&old_text, &taken));
+                }
+                undo[i] = Some(crate::edit::inverse(&old_text, &taken));
+                drop(taken);
+            } else if opts.diffs && originals[i].is_none() {
+                let back = undo[i].take().unwrap_or_default();
+                let fix = crate::edit::Fix::new(crate::edit::Applicability::Verified, back);
+                originals[i] = Some(crate::edit::apply(&old_text, &[&fix]).0);
             }
+            // The original is not needed any more: the new text is read without it.
+            drop(old_text);
             let next = Document::parse(new_text, opts.limits).map_err(|e| {
                 (
                     i,
@@ -514,17 +551,26 @@ pub fn fix_project(
         })
         .collect();
     drop(later);
-    let mut out = Vec::with_capacity(current.len());
-    let files = current.into_iter().zip(originals).zip(first).zip(applied);
-    for (i, (((cur, orig), diagnostics), applied)) in files.enumerate() {
+    let mut out = Vec::with_capacity(n);
+    let files = current.into_iter().zip(first).zip(applied);
+    for (i, ((cur, diagnostics), applied)) in files.enumerate() {
         let text = cur.into_text();
-        let original = orig.unwrap_or_else(|| text.clone());
+        if passes[i] > 1 {
+            changed[i] = Fingerprint::of(text.as_bytes()) != fingerprints[i];
+            if let Some(orig) = originals[i].take() {
+                hunks[i] = Some(crate::diff::hunks(&orig, &text));
+            }
+        }
+        if opts.diffs && hunks[i].is_none() {
+            hunks[i] = Some(String::new());
+        }
         out.push(Fixed {
-            original,
+            original: fingerprints[i],
             text,
             diagnostics,
             applied,
-            edits: made[i].take(),
+            hunks: hunks[i].take(),
+            changed: changed[i],
         });
     }
     Ok(out)

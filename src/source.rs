@@ -1,30 +1,49 @@
 //! Source text helpers: line/column lookup, line endings, and the style of a file.
 
 /// Maps byte offsets to 1-based lines and columns.
+///
+/// Only every [`STRIDE`]th line start is kept (a big file has hundreds of thousands of
+/// lines); a lookup counts the line breaks from the nearest kept start, at most
+/// `STRIDE - 1` lines.
 pub struct LineIndex {
-    /// Byte offset of each line's start (texts are under 2 GiB; the tree refuses larger).
+    /// Byte offset of lines 0, STRIDE, 2 * STRIDE, ... (texts are under 256 MiB; the tree
+    /// refuses larger).
     starts: Vec<u32>,
 }
 
+const STRIDE: usize = 32;
+
 impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
-        let mut starts = Vec::with_capacity(text.matches('\n').count() + 1);
+        let mut starts = Vec::with_capacity(text.len() / (STRIDE * 24) + 1);
         starts.push(0);
-        starts.extend(text.match_indices('\n').map(|(i, _)| (i + 1) as u32));
+        let breaks = text.bytes().enumerate().filter(|&(_, b)| b == b'\n');
+        starts.extend(
+            breaks
+                .skip(STRIDE - 1)
+                .step_by(STRIDE)
+                .map(|(i, _)| (i + 1) as u32),
+        );
         LineIndex { starts }
     }
 
     /// 1-based line and 1-based column (in characters) of byte `offset`.
     pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
-        let line = self
+        let offset = offset.min(text.len());
+        let block = self
             .starts
             .partition_point(|&s| s as usize <= offset)
-            .max(1);
-        let start = self.starts[line - 1] as usize;
-        let col = text
-            .get(start..offset.min(text.len()))
-            .map_or(0, |s| s.chars().count());
-        (line, col + 1)
+            .max(1)
+            - 1;
+        let from = self.starts[block] as usize;
+        let bytes = &text.as_bytes()[from..offset];
+        let within = bytes.iter().filter(|&&b| b == b'\n').count();
+        let start = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(from, |i| from + i + 1);
+        let col = text.get(start..offset).map_or(0, |s| s.chars().count());
+        (block * STRIDE + within + 1, col + 1)
     }
 }
 
@@ -66,4 +85,45 @@ pub fn eol_near(text: &str, pos: usize) -> &'static str {
 /// Whether only spaces precede `pos` on its line.
 pub fn starts_line(text: &str, pos: usize) -> bool {
     text[line_start(text, pos)..pos].bytes().all(|b| b == b' ')
+}
+
+/// The length and a 64-bit hash of a text: what is kept of a file's original contents to
+/// notice, before writing, that someone else changed the file since it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    len: usize,
+    hash: u64,
+}
+
+impl Fingerprint {
+    pub fn of(bytes: &[u8]) -> Fingerprint {
+        use std::hash::Hasher;
+        // Fixed keys: the same bytes give the same hash in every run.
+        let mut h = std::hash::DefaultHasher::new();
+        h.write(bytes);
+        Fingerprint {
+            len: bytes.len(),
+            hash: h.finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_index_agrees_with_counting() {
+        let text: String = (0..200)
+            .map(|i| format!("{}é\n", "x".repeat(i % 7)))
+            .chain(["\r\nlast".to_string()])
+            .collect();
+        let index = LineIndex::new(&text);
+        for (pos, _) in text.char_indices().chain([(text.len(), ' ')]) {
+            let line = text[..pos].matches('\n').count() + 1;
+            let start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+            let col = text[start..pos].chars().count() + 1;
+            assert_eq!(index.line_col(&text, pos), (line, col), "at {pos}");
+        }
+    }
 }

@@ -6,8 +6,11 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Replace the contents of `path` with `new`, provided it still holds `expected`.
-pub fn replace(path: &Path, expected: &[u8], new: &[u8]) -> Result<(), String> {
+use crate::source::Fingerprint;
+
+/// Replace the contents of `path` with `new`, provided it still holds what it held when it
+/// was read (`expected`).
+pub fn replace(path: &Path, expected: Fingerprint, new: &[u8]) -> Result<(), String> {
     let target: PathBuf = fs::canonicalize(path)
         .map_err(|e| format!("cannot resolve {}: {}", path.display(), lower(&e)))?;
     let dir = target
@@ -40,7 +43,7 @@ pub fn replace(path: &Path, expected: &[u8], new: &[u8]) -> Result<(), String> {
     }
     tmp.as_file().sync_all().map_err(|e| lower(&e))?;
     let now = fs::read(&target).map_err(|e| lower(&e))?;
-    if now != expected {
+    if Fingerprint::of(&now) != expected {
         return Err("the file changed while it was being fixed; not written".into());
     }
     tmp.persist(&target)
@@ -70,7 +73,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("compose.yaml");
         std::fs::write(&p, "changed by someone else\n").unwrap();
-        let e = replace(&p, b"what we read\n", b"our fix\n").unwrap_err();
+        let e = replace(&p, Fingerprint::of(b"what we read\n"), b"our fix\n").unwrap_err();
         assert!(e.contains("changed while it was being fixed"), "{e}");
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
@@ -90,7 +93,7 @@ mod tests {
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
         let link = dir.path().join("compose.yaml");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        replace(&link, b"old\n", b"new\n").unwrap();
+        replace(&link, Fingerprint::of(b"old\n"), b"new\n").unwrap();
         assert!(
             std::fs::symlink_metadata(&link)
                 .unwrap()

@@ -36,7 +36,10 @@ fn every_corpus_file_fixes_cleanly_and_settles() {
     let mut all = Vec::new();
     files(root, &mut all);
     all.sort();
-    let opts = Options::default();
+    let opts = Options {
+        diffs: true,
+        ..Options::default()
+    };
     let (mut fixed, mut refused_input, mut differing) = (0, 0, 0);
     for path in &all {
         let Ok(text) = std::fs::read_to_string(path) else {
@@ -48,14 +51,13 @@ fn every_corpus_file_fixes_cleanly_and_settles() {
                 Ok(out) => {
                     if out.changed() {
                         fixed += 1;
-                        if let Some(edits) = &out.edits {
-                            let direct =
-                                compose_harden::diff::unified_from_edits("f", &out.original, edits);
-                            let searched =
-                                compose_harden::diff::unified("f", &out.original, &out.text);
-                            if direct != searched {
-                                differing += 1;
-                            }
+                        let direct = compose_harden::diff::with_header(
+                            "f",
+                            out.hunks.as_deref().expect("diffs were asked for"),
+                        );
+                        let searched = compose_harden::diff::unified("f", &text, &out.text);
+                        if direct != searched {
+                            differing += 1;
                         }
                         Document::parse(out.text.clone(), Limits::default())
                             .expect("output parses");

@@ -75,7 +75,11 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
             Applicability::Verified
         };
         let dirs: Vec<Option<PathBuf>> = files.iter().map(dir_of).collect();
-        // The engine takes the texts; they come back as `fixed.original`.
+        let opts = &engine::Options {
+            diffs: diff_mode,
+            ..opts.clone()
+        };
+        // The engine takes the texts (and keeps only their fingerprints).
         let texts: Vec<(String, Option<&Path>)> = files
             .iter_mut()
             .zip(&dirs)
@@ -88,30 +92,23 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
             .iter()
             .zip(&fixed)
             .map(|(f, x)| {
-                (diff_mode && x.changed()).then(|| {
-                    let path = f.display.trim_start_matches('/');
-                    match &x.edits {
-                        Some(edits) => diff::unified_from_edits(path, &x.original, edits),
-                        None => diff::unified(path, &x.original, &x.text),
-                    }
-                })
+                let hunks = x.hunks.as_deref().filter(|_| x.changed())?;
+                Some(diff::with_header(f.display.trim_start_matches('/'), hunks))
             })
             .collect();
         if !diff_mode {
             for (i, (f, x)) in files.iter().zip(&fixed).enumerate() {
                 if let (true, Some(path)) = (x.changed(), &f.path) {
-                    write::replace(path, x.original.as_bytes(), x.text.as_bytes()).map_err(
-                        |m| {
-                            (
-                                i,
-                                FileProblem {
-                                    display: f.display.clone(),
-                                    at: None,
-                                    message: m,
-                                },
-                            )
-                        },
-                    )?;
+                    write::replace(path, x.original, x.text.as_bytes()).map_err(|m| {
+                        (
+                            i,
+                            FileProblem {
+                                display: f.display.clone(),
+                                at: None,
+                                message: m,
+                            },
+                        )
+                    })?;
                 }
             }
         }

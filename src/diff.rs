@@ -72,7 +72,11 @@ pub fn unified_from_edits(path: &str, old: &str, edits: &[crate::edit::Edit]) ->
 }
 
 /// The hunks of [`unified_from_edits`], without the file header.
-pub fn hunks_from_edits(old: &str, edits: &[crate::edit::Edit]) -> String {
+pub fn hunks_from_edits<E: std::borrow::Borrow<crate::edit::Edit>>(
+    old: &str,
+    edits: &[E],
+) -> String {
+    let edits: Vec<&crate::edit::Edit> = edits.iter().map(E::borrow).collect();
     use crate::source::{line_start, next_line_start};
     if edits.is_empty() {
         return String::new();
@@ -90,10 +94,7 @@ pub fn hunks_from_edits(old: &str, edits: &[crate::edit::Edit]) -> String {
     // index of every line is built.
     let (mut counted, mut line_no) = (0usize, 0usize);
     let mut number = |pos: usize| {
-        line_no += old.as_bytes()[counted..pos]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
+        line_no += memchr::memchr_iter(b'\n', &old.as_bytes()[counted..pos]).count();
         counted = pos;
         line_no
     };

@@ -86,8 +86,8 @@ pub fn apply(text: &str, fixes: &[&Fix]) -> (String, Vec<usize>) {
 }
 
 /// [`apply`], also returning the edits in the order they were applied (offsets into `text`).
-pub fn apply_edits(text: &str, fixes: &[&Fix]) -> (String, Vec<usize>, Vec<Edit>) {
-    let mut taken: Vec<(usize, &Edit)> = Vec::new();
+pub fn apply_edits<'f>(text: &str, fixes: &[&'f Fix]) -> (String, Vec<usize>, Vec<&'f Edit>) {
+    let mut taken: Vec<(usize, &'f Edit)> = Vec::new();
     // The ranges taken so far, which never overlap one another (two insertions at one
     // point do not overlap: both are applied). Sorted by (start, end),
     // their ends never decrease, so the last range starting before an edit ends is the
@@ -122,19 +122,15 @@ pub fn apply_edits(text: &str, fixes: &[&Fix]) -> (String, Vec<usize>, Vec<Edit>
         pos = e.end;
     }
     out.push_str(&text[pos..]);
-    (
-        out,
-        applied,
-        taken.into_iter().map(|(_, e)| e.clone()).collect(),
-    )
+    (out, applied, taken.into_iter().map(|(_, e)| e).collect())
 }
 
 /// The edits that turn the result of applying `edits` (sorted, as [`apply_edits`] returns
 /// them) to `text` back into `text`.
-pub fn inverse(text: &str, edits: &[Edit]) -> Vec<Edit> {
+pub fn inverse<E: std::borrow::Borrow<Edit>>(text: &str, edits: &[E]) -> Vec<Edit> {
     let mut shift: isize = 0;
     let mut out = Vec::with_capacity(edits.len());
-    for e in edits {
+    for e in edits.iter().map(E::borrow) {
         let start = (e.start as isize + shift) as usize;
         out.push(Edit {
             start,

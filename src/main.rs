@@ -9,7 +9,7 @@ use compose_harden::cli::Cli;
 /// 32 MiB), so after the first big file every tree and text of that size comes from the
 /// heap, where freed memory stays with the process and the next big allocation lands
 /// beside it. A fixed threshold keeps large blocks in their own mappings, returned to the
-/// system when freed: the peak memory of a big file then drops by about a fifth.
+/// system when freed: the peak memory of a big file then drops by about a tenth.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
     // SAFETY: mallopt only sets a malloc parameter; called once, before any thread starts.

@@ -17,12 +17,11 @@ impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
         let mut starts = Vec::with_capacity(text.len() / (STRIDE * 24) + 1);
         starts.push(0);
-        let breaks = text.bytes().enumerate().filter(|&(_, b)| b == b'\n');
         starts.extend(
-            breaks
+            memchr::memchr_iter(b'\n', text.as_bytes())
                 .skip(STRIDE - 1)
                 .step_by(STRIDE)
-                .map(|(i, _)| (i + 1) as u32),
+                .map(|i| (i + 1) as u32),
         );
         LineIndex { starts }
     }
@@ -37,7 +36,7 @@ impl LineIndex {
             - 1;
         let from = self.starts[block] as usize;
         let bytes = &text.as_bytes()[from..offset];
-        let within = bytes.iter().filter(|&&b| b == b'\n').count();
+        let within = memchr::memchr_iter(b'\n', bytes).count();
         let start = bytes
             .iter()
             .rposition(|&b| b == b'\n')

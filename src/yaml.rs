@@ -217,10 +217,12 @@ impl Nodes {
         });
     }
 
+    #[inline]
     fn get(&self, id: NodeId) -> Node {
         self.decode(self.packed[id as usize])
     }
 
+    #[inline]
     fn decode(&self, p: Packed) -> Node {
         let (start, end) = (p.start & POS_MASK, p.end & POS_MASK);
         let flag = p.start & FLAG != 0;
@@ -277,11 +279,60 @@ impl Nodes {
     }
 
     /// The pairs of mapping `id`, when it is one.
+    #[inline]
     fn mapping_entries(&self, id: NodeId) -> Option<Span> {
         let p = self.packed[id as usize];
         ((p.start >> POS_BITS) & 3 == 1).then(|| self.spans[p.data as usize])
     }
 
+    /// The items of sequence `id`, when it is one.
+    #[inline]
+    fn sequence_items(&self, id: NodeId) -> Option<Span> {
+        let p = self.packed[id as usize];
+        ((p.start >> POS_BITS) & 3 == 2).then(|| self.spans[p.data as usize])
+    }
+
+    /// The value and style of scalar `id`, when it is one (what the hot lookups need,
+    /// without decoding the whole node).
+    #[inline]
+    fn scalar(&self, id: NodeId) -> Option<(ValueRef, Style)> {
+        let p = self.packed[id as usize];
+        if (p.start >> POS_BITS) & 3 != 0 {
+            return None;
+        }
+        let (start, end) = (p.start & POS_MASK, p.end & POS_MASK);
+        let value = match p.data {
+            WHOLE => ValueRef {
+                start,
+                len: (end - start) | IN_SOURCE,
+            },
+            INNER => ValueRef {
+                start: start + 1,
+                len: (end - start - 2) | IN_SOURCE,
+            },
+            i => self.refs[i as usize],
+        };
+        Some((value, style_from(p.end >> POS_BITS)))
+    }
+
+    /// The children of `id` as the expansion walk sees them: (variant, run or target).
+    #[inline]
+    fn children(&self, id: NodeId) -> (u32, Span) {
+        let p = self.packed[id as usize];
+        match (p.start >> POS_BITS) & 3 {
+            0 => (0, Span { start: 0, len: 0 }),
+            3 => (
+                3,
+                Span {
+                    start: p.data,
+                    len: 1,
+                },
+            ),
+            v => (v, self.spans[p.data as usize]),
+        }
+    }
+
+    #[inline]
     fn alias_target(&self, id: NodeId) -> Option<NodeId> {
         let p = self.packed[id as usize];
         ((p.start >> POS_BITS) & 3 == 3).then_some(p.data)
@@ -615,11 +666,16 @@ fn split_points(text: &str) -> Option<(usize, usize)> {
     let mut services = false;
     let mut indent: Option<usize> = None;
     let mut q: Option<usize> = None;
-    let mut pos = 0;
-    for line in text.split_inclusive('\n') {
-        let start = pos;
-        pos += line.len();
-        let l = line.trim_end_matches(['\n', '\r']);
+    let bytes = text.as_bytes();
+    let mut next = 0;
+    while next < bytes.len() {
+        let start = next;
+        next = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i + 1);
+        // Inside `services:` an indented line can change nothing here: skip it unread.
+        if indent.is_some() && bytes[start] == b' ' {
+            continue;
+        }
+        let l = text[start..next].trim_end_matches(['\n', '\r']);
         if l.starts_with('%') {
             return None;
         }
@@ -1287,43 +1343,37 @@ impl Tree {
 
     /// The scalar text of a node (after following aliases), if it is a scalar.
     pub fn scalar(&self, id: NodeId) -> Option<&str> {
-        match self.nodes.get(self.resolve(id)).kind {
-            Kind::Scalar { value, .. } => Some(self.value_of(value)),
-            _ => None,
-        }
+        let (value, _) = self.nodes.scalar(self.resolve(id))?;
+        Some(self.value_of(value))
     }
 
     /// The style of a scalar (after following aliases).
     pub fn style(&self, id: NodeId) -> Option<Style> {
-        match self.nodes.get(self.resolve(id)).kind {
-            Kind::Scalar { style, .. } => Some(style),
-            _ => None,
-        }
+        self.nodes.scalar(self.resolve(id)).map(|(_, style)| style)
     }
 
     pub fn is_null(&self, id: NodeId) -> bool {
-        match self.nodes.get(self.resolve(id)).kind {
-            Kind::Scalar { value, style, .. } => {
+        self.nodes
+            .scalar(self.resolve(id))
+            .is_some_and(|(value, style)| {
                 style == Style::Plain
                     && matches!(self.value_of(value), "" | "~" | "null" | "Null" | "NULL")
-            }
-            _ => false,
-        }
+            })
     }
 
     /// The `(key, value)` pairs of a mapping (after following aliases), in source order.
     pub fn entries(&self, id: NodeId) -> &[(NodeId, NodeId)] {
-        match self.nodes.get(self.resolve(id)).kind {
-            Kind::Mapping { entries, .. } => &self.pairs[entries.range()],
-            _ => &[],
+        match self.nodes.mapping_entries(self.resolve(id)) {
+            Some(entries) => &self.pairs[entries.range()],
+            None => &[],
         }
     }
 
     /// The items of a sequence (after following aliases), in source order.
     pub fn items(&self, id: NodeId) -> &[NodeId] {
-        match self.nodes.get(self.resolve(id)).kind {
-            Kind::Sequence { items, .. } => &self.seq_items[items.range()],
-            _ => &[],
+        match self.nodes.sequence_items(self.resolve(id)) {
+            Some(items) => &self.seq_items[items.range()],
+            None => &[],
         }
     }
 
@@ -1339,18 +1389,15 @@ impl Tree {
 
     /// Whether node `id` itself (aliases not followed) is a flow collection.
     pub fn is_flow(&self, id: NodeId) -> bool {
-        matches!(
-            self.nodes.get(id).kind,
-            Kind::Mapping { flow: true, .. } | Kind::Sequence { flow: true, .. }
-        )
+        self.nodes.is_flow(id)
     }
 
     pub fn is_mapping(&self, id: NodeId) -> bool {
-        matches!(self.nodes.get(self.resolve(id)).kind, Kind::Mapping { .. })
+        self.nodes.mapping_entries(self.resolve(id)).is_some()
     }
 
     pub fn is_sequence(&self, id: NodeId) -> bool {
-        matches!(self.nodes.get(self.resolve(id)).kind, Kind::Sequence { .. })
+        self.nodes.sequence_items(self.resolve(id)).is_some()
     }
 
     /// The value of `key` written directly in mapping `map` (no merge keys).
@@ -1363,7 +1410,7 @@ impl Tree {
     }
 
     pub fn is_merge_key(&self, k: NodeId) -> bool {
-        matches!(self.nodes.get(k).kind, Kind::Scalar { value, style: Style::Plain, .. } if self.value_of(value) == "<<")
+        matches!(self.nodes.scalar(k), Some((value, Style::Plain)) if self.value_of(value) == "<<")
             && self.tag(k).is_none()
     }
 
@@ -1440,20 +1487,18 @@ impl Tree {
         let mut stack: Vec<(NodeId, bool)> = vec![(self.root, false)];
         // Children of a node without allocating: keys and values of a mapping, items of a
         // sequence, the target of an alias.
-        let child_count = |id: NodeId| match self.nodes.get(id).kind {
-            Kind::Scalar { .. } => 0,
-            Kind::Alias { .. } => 1,
-            Kind::Sequence { items, .. } => items.len as usize,
-            Kind::Mapping { entries, .. } => entries.len as usize * 2,
+        let child_count = |id: NodeId| match self.nodes.children(id) {
+            (1, entries) => entries.len as usize * 2,
+            (_, run) => run.len as usize,
         };
-        let child = |id: NodeId, i: usize| match self.nodes.get(id).kind {
-            Kind::Alias { target } => target,
-            Kind::Sequence { items, .. } => self.seq_items[items.start as usize + i],
-            Kind::Mapping { entries, .. } => {
+        let child = |id: NodeId, i: usize| match self.nodes.children(id) {
+            (3, target) => target.start,
+            (2, items) => self.seq_items[items.start as usize + i],
+            (1, entries) => {
                 let (k, v) = self.pairs[entries.start as usize + i / 2];
                 if i.is_multiple_of(2) { k } else { v }
             }
-            Kind::Scalar { .. } => id,
+            _ => id,
         };
         while let Some((id, children_done)) = stack.pop() {
             if size[id as usize] != 0 {

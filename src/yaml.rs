@@ -354,30 +354,60 @@ impl Nodes {
     /// at: node ids, pair and item runs, and values in the buffer of rewritten values.
     fn append(&mut self, next: Nodes, pair_off: u32, item_off: u32, value_off: u32) {
         let off = self.packed.len() as u32;
-        self.packed.reserve(next.packed.len());
-        for mut p in next.packed {
+        // The side tables keep their order, so an index into them moves by a fixed amount.
+        let (span_off, ref_off) = (self.spans.len() as u32, self.refs.len() as u32);
+        self.refs.extend(next.refs.iter().map(|&r| {
+            if r.in_source() {
+                r
+            } else {
+                ValueRef {
+                    start: r.start + value_off,
+                    ..r
+                }
+            }
+        }));
+        self.spans.extend_from_slice(&next.spans);
+        for p in &next.packed {
+            let v = (p.start >> POS_BITS) & 3;
+            if v == 1 || v == 2 {
+                let run = &mut self.spans[(span_off + p.data) as usize];
+                run.start += if v == 1 { pair_off } else { item_off };
+            }
+        }
+        append_from_back(&mut self.packed, next.packed, |mut p| {
             match (p.start >> POS_BITS) & 3 {
-                0 if p.data < INNER => {
-                    let mut r = next.refs[p.data as usize];
-                    if !r.in_source() {
-                        r.start += value_off;
-                    }
-                    self.refs.push(r);
-                    p.data = self.refs.len() as u32 - 1;
-                }
+                0 if p.data < INNER => p.data += ref_off,
                 0 => {}
-                v @ (1 | 2) => {
-                    let mut run = next.spans[p.data as usize];
-                    run.start += if v == 1 { pair_off } else { item_off };
-                    self.spans.push(run);
-                    p.data = self.spans.len() as u32 - 1;
-                }
+                1 | 2 => p.data += span_off,
                 _ if p.data != NodeId::MAX => p.data += off,
                 _ => {}
             }
-            self.packed.push(p);
-        }
+            p
+        });
     }
+}
+
+/// Move the items of `from` to the end of `to`, each through `f`. The copy runs from the
+/// back in chunks and gives each chunk's memory back once it is copied, so appending a big
+/// part of a tree never holds two copies of it.
+fn append_from_back<T: Copy>(to: &mut Vec<T>, mut from: Vec<T>, f: impl Fn(T) -> T) {
+    const CHUNK: usize = 1 << 14;
+    let (base, n) = (to.len(), from.len());
+    to.reserve_exact(n);
+    let mut left = n;
+    while left > 0 {
+        let start = left.saturating_sub(CHUNK);
+        let spare = to.spare_capacity_mut();
+        for (slot, &x) in spare[start..left].iter_mut().zip(&from[start..left]) {
+            slot.write(f(x));
+        }
+        from.truncate(start);
+        from.shrink_to_fit();
+        left = start;
+    }
+    // SAFETY: the chunks cover 0..n, so every slot of base..base + n was written above,
+    // and `T: Copy` has no drop that skipping could miss.
+    unsafe { to.set_len(base + n) };
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -808,8 +838,7 @@ impl Parts {
         for (id, target) in targets {
             self.nodes.set_alias(id, target);
         }
-        self.pairs
-            .extend(next.pairs.iter().map(|&(k, v)| (k + off, v + off)));
+        append_from_back(&mut self.pairs, next.pairs, |(k, v)| (k + off, v + off));
         self.seq_items
             .extend(next.seq_items.iter().map(|&i| i + off));
         self.values.push_str(&next.values);
@@ -1703,6 +1732,19 @@ mod tests {
 
     fn tree(s: &str) -> Tree {
         Tree::parse(s.to_string(), Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn appending_from_the_back_keeps_order_across_chunks() {
+        for (head, tail) in [(0usize, 0usize), (3, 1), (5, 40_000), (70_000, 16_384)] {
+            let mut to: Vec<u32> = (0..head as u32).collect();
+            let from: Vec<u32> = (0..tail as u32).collect();
+            append_from_back(&mut to, from, |x| x + 1_000_000);
+            let want: Vec<u32> = (0..head as u32)
+                .chain((0..tail as u32).map(|x| x + 1_000_000))
+                .collect();
+            assert_eq!(to, want, "head {head}, tail {tail}");
+        }
     }
 
     #[test]

@@ -87,6 +87,12 @@ pub fn apply(text: &str, fixes: &[&Fix]) -> (String, Vec<usize>) {
 
 /// [`apply`], also returning the edits in the order they were applied (offsets into `text`).
 pub fn apply_edits<'f>(text: &str, fixes: &[&'f Fix]) -> (String, Vec<usize>, Vec<&'f Edit>) {
+    let (applied, taken) = select(text, fixes);
+    (splice(text, &taken), applied, taken)
+}
+
+/// Which fixes [`apply`] applies (their indices), and their edits in the order they land.
+pub fn select<'f>(text: &str, fixes: &[&'f Fix]) -> (Vec<usize>, Vec<&'f Edit>) {
     let mut taken: Vec<(usize, &'f Edit)> = Vec::new();
     // The ranges taken so far, which never overlap one another (two insertions at one
     // point do not overlap: both are applied). Sorted by (start, end),
@@ -113,16 +119,21 @@ pub fn apply_edits<'f>(text: &str, fixes: &[&'f Fix]) -> (String, Vec<usize>, Ve
     }
     // Insertions at one point: deeper first, then in fix order.
     taken.sort_by_key(|(order, e)| (e.start, e.end, std::cmp::Reverse(e.depth), *order));
-    let extra: usize = taken.iter().map(|(_, e)| e.content.len()).sum();
+    (applied, taken.into_iter().map(|(_, e)| e).collect())
+}
+
+/// `text` with `edits` (sorted, not overlapping, as [`select`] gives them) made.
+pub fn splice(text: &str, edits: &[&Edit]) -> String {
+    let extra: usize = edits.iter().map(|e| e.content.len()).sum();
     let mut out = String::with_capacity(text.len() + extra);
     let mut pos = 0;
-    for (_, e) in &taken {
+    for e in edits {
         out.push_str(&text[pos..e.start]);
         out.push_str(&e.content);
         pos = e.end;
     }
     out.push_str(&text[pos..]);
-    (out, applied, taken.into_iter().map(|(_, e)| e).collect())
+    out
 }
 
 /// The edits that turn the result of applying `edits` (sorted, as [`apply_edits`] returns

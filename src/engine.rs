@@ -342,7 +342,8 @@ fn check_one(
 #[derive(Debug)]
 pub struct Fixed {
     /// The original text's fingerprint: the file must still match it when it is written.
-    pub original: Fingerprint,
+    /// `None` when [`Options::diffs`] asked for a diff instead (nothing is written then).
+    pub original: Option<Fingerprint>,
     pub text: String,
     /// Findings of the first pass, with `applied[i]` telling whether diagnostic i was fixed.
     pub diagnostics: Vec<Diagnostic>,
@@ -409,7 +410,8 @@ pub fn fix_project(
                     .map(|d| {
                         (
                             d.digest(HARDENING_KEYS),
-                            Fingerprint::of(d.text().as_bytes()),
+                            // Only a write needs it; with a diff nothing is written.
+                            (!opts.diffs).then(|| Fingerprint::of(d.text().as_bytes())),
                         )
                     })
                     .unzip()
@@ -490,15 +492,31 @@ pub fn fix_project(
                 .iter()
                 .map(|&j| pass[i][j].fix.as_ref().expect("selected"))
                 .collect();
-            let (new_text, _, taken) = crate::edit::apply_edits(&old_text, &fixes);
+            let (_, taken) = crate::edit::select(&old_text, &fixes);
             passes[i] += 1;
-            if passes[i] == 1 {
+            let first_pass = passes[i] == 1;
+            // The new text, and on the first pass the diff and the way back, written side by
+            // side: all three only read the original and the edits.
+            let (new_text, (diff, back)) = crate::yaml::both(
+                first_pass && old_text.len() >= crate::yaml::PARALLEL_MIN,
+                || crate::edit::splice(&old_text, &taken),
+                || {
+                    first_pass
+                        .then(|| {
+                            (
+                                opts.diffs
+                                    .then(|| crate::diff::hunks_from_edits(&old_text, &taken)),
+                                crate::edit::inverse(&old_text, &taken),
+                            )
+                        })
+                        .unzip()
+                },
+            );
+            drop(taken);
+            if first_pass {
                 changed[i] = new_text != old_text;
-                if opts.diffs {
-                    hunks[i] = Some(crate::diff::hunks_from_edits(&old_text, &taken));
-                }
-                undo[i] = Some(crate::edit::inverse(&old_text, &taken));
-                drop(taken);
+                hunks[i] = diff.flatten();
+                undo[i] = back;
             } else if opts.diffs && originals[i].is_none() {
                 let back = undo[i].take().unwrap_or_default();
                 let fix = crate::edit::Fix::new(crate::edit::Applicability::Verified, back);
@@ -556,7 +574,11 @@ pub fn fix_project(
     for (i, ((cur, diagnostics), applied)) in files.enumerate() {
         let text = cur.into_text();
         if passes[i] > 1 {
-            changed[i] = Fingerprint::of(text.as_bytes()) != fingerprints[i];
+            changed[i] = match (&originals[i], fingerprints[i]) {
+                (Some(orig), _) => *orig != text,
+                (None, Some(f)) => Fingerprint::of(text.as_bytes()) != f,
+                (None, None) => true,
+            };
             if let Some(orig) = originals[i].take() {
                 hunks[i] = Some(crate::diff::hunks(&orig, &text));
             }

@@ -98,8 +98,8 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
             .collect();
         if !diff_mode {
             for (i, (f, x)) in files.iter().zip(&fixed).enumerate() {
-                if let (true, Some(path)) = (x.changed(), &f.path) {
-                    write::replace(path, x.original, x.text.as_bytes()).map_err(|m| {
+                if let (true, Some(path), Some(original)) = (x.changed(), &f.path, x.original) {
+                    write::replace(path, original, x.text.as_bytes()).map_err(|m| {
                         (
                             i,
                             FileProblem {

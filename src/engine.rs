@@ -69,6 +69,31 @@ fn merged_services(
     out
 }
 
+/// Keys that change what a service needs (the image and how it runs). A service that
+/// merges or extends another one but sets any of these itself does not wait for the other
+/// one's fix: what the other one needs may not be enough for it (a `caddy` that merges a
+/// `postgres` service would inherit postgres's capabilities and miss NET_BIND_SERVICE).
+const NEEDS_KEYS: &[&str] = &[
+    "image",
+    "build",
+    "user",
+    "command",
+    "entrypoint",
+    "privileged",
+    "pid",
+    "network_mode",
+    "ports",
+    "volumes",
+];
+
+/// Whether mapping `map` sets one of [`NEEDS_KEYS`] itself (not through a merge key).
+fn sets_own_needs(doc: &Document, map: crate::yaml::NodeId) -> bool {
+    let tree = &doc.tree;
+    tree.entries(map).iter().any(|&(k, _)| {
+        !tree.is_merge_key(k) && tree.scalar(k).is_some_and(|key| NEEDS_KEYS.contains(&key))
+    })
+}
+
 /// A `# compose-harden: ignore[...]` comment.
 struct Suppression {
     line: usize,
@@ -455,6 +480,7 @@ pub fn fix_project(
                 let waits: std::collections::HashSet<String> = doc
                     .services
                     .iter()
+                    .filter(|s| !sets_own_needs(doc, s.map))
                     .filter(|s| {
                         let mut from = merged_services(doc, s.map, &service_of);
                         // `extends: db` inherits like a merge key does.

@@ -5,8 +5,9 @@
 //! Anchors and aliases are kept as they are written (an alias is a node that
 //! points at its target); merge keys are resolved on demand by the compose view.
 //!
-//! The tree is built for size: a node is 20 bytes (byte offsets are `u32`), the children
-//! of every collection sit in two shared arenas, a scalar whose text is written verbatim in
+//! The tree is built for size: a node is stored in 12 bytes (28-bit byte offsets, its kind
+//! in the spare bits, see `Packed`), the children of every collection sit in two shared
+//! arenas, a scalar whose text is written verbatim in
 //! the source points into it instead of being copied, and anchors and tags live in a side
 //! table. Line and column are worked out from the byte offset when a message needs them.
 

@@ -2,9 +2,9 @@
 
 /// Maps byte offsets to 1-based lines and columns.
 ///
-/// Only every [`STRIDE`]th line start is kept (a big file has hundreds of thousands of
+/// Only every 32nd line start is kept (a big file has hundreds of thousands of
 /// lines); a lookup counts the line breaks from the nearest kept start, at most
-/// `STRIDE - 1` lines.
+/// 31 lines.
 pub struct LineIndex {
     /// Byte offset of lines 0, STRIDE, 2 * STRIDE, ... (texts are under 256 MiB; the tree
     /// refuses larger).

@@ -64,19 +64,11 @@ pub fn colorize(diff: &str) -> String {
     out
 }
 
-/// A unified diff built straight from the edits that turned `old` into the new text (sorted,
-/// non-overlapping, offsets into `old`), without searching for a diff: the edits already say
-/// what changed. The same format as [`unified`]; `git apply` takes it.
-pub fn unified_from_edits(path: &str, old: &str, edits: &[crate::edit::Edit]) -> String {
-    with_header(path, &hunks_from_edits(old, edits))
-}
-
-/// The hunks of [`unified_from_edits`], without the file header.
-pub fn hunks_from_edits<E: std::borrow::Borrow<crate::edit::Edit>>(
-    old: &str,
-    edits: &[E],
-) -> String {
-    let edits: Vec<&crate::edit::Edit> = edits.iter().map(E::borrow).collect();
+/// The hunks of a unified diff built straight from the edits that turned `old` into the new
+/// text (sorted, non-overlapping, offsets into `old`), without searching for a diff: the
+/// edits already say what changed. The same format as [`hunks`]; under
+/// [`with_header`], `git apply` takes it.
+pub fn hunks_from_edits(old: &str, edits: &[&crate::edit::Edit]) -> String {
     use crate::source::{line_start, next_line_start};
     if edits.is_empty() {
         return String::new();
@@ -245,7 +237,11 @@ mod tests {
             .collect();
         let refs: Vec<&crate::edit::Fix> = fixes.iter().collect();
         let (new, _) = crate::edit::apply(old, &refs);
-        (unified("f", old, &new), unified_from_edits("f", old, edits))
+        let edits: Vec<&Edit> = edits.iter().collect();
+        (
+            unified("f", old, &new),
+            with_header("f", &hunks_from_edits(old, &edits)),
+        )
     }
 
     #[test]

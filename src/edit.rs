@@ -138,10 +138,10 @@ pub fn splice(text: &str, edits: &[&Edit]) -> String {
 
 /// The edits that turn the result of applying `edits` (sorted, as [`apply_edits`] returns
 /// them) to `text` back into `text`.
-pub fn inverse<E: std::borrow::Borrow<Edit>>(text: &str, edits: &[E]) -> Vec<Edit> {
+pub fn inverse(text: &str, edits: &[&Edit]) -> Vec<Edit> {
     let mut shift: isize = 0;
     let mut out = Vec::with_capacity(edits.len());
-    for e in edits.iter().map(E::borrow) {
+    for e in edits {
         let start = (e.start as isize + shift) as usize;
         out.push(Edit {
             start,

@@ -544,9 +544,10 @@ pub fn fix_project(
                 hunks[i] = diff.flatten();
                 undo[i] = back;
             } else if opts.diffs && originals[i].is_none() {
+                // The undo edits are in text order and do not overlap: splice them back.
                 let back = undo[i].take().unwrap_or_default();
-                let fix = crate::edit::Fix::new(crate::edit::Applicability::Verified, back);
-                originals[i] = Some(crate::edit::apply(&old_text, &[&fix]).0);
+                let back: Vec<&crate::edit::Edit> = back.iter().collect();
+                originals[i] = Some(crate::edit::splice(&old_text, &back));
             }
             // The original is not needed any more: the new text is read without it.
             drop(old_text);

@@ -139,6 +139,24 @@ struct Packed {
     data: u32,
 }
 
+/// The variants a [`Packed`] node holds in bits 28-29 of `start`.
+const SCALAR: u32 = 0;
+const MAPPING: u32 = 1;
+const SEQUENCE: u32 = 2;
+const ALIAS: u32 = 3;
+
+impl Packed {
+    #[inline]
+    fn variant(self) -> u32 {
+        (self.start >> POS_BITS) & 3
+    }
+
+    #[inline]
+    fn is_collection(self) -> bool {
+        matches!(self.variant(), MAPPING | SEQUENCE)
+    }
+}
+
 /// The nodes of a tree, packed, with the side tables that hold what does not fit.
 #[derive(Debug, Clone, Default)]
 struct Nodes {
@@ -199,17 +217,17 @@ impl Nodes {
                     self.refs.push(value);
                     self.refs.len() as u32 - 1
                 };
-                (0, keep, style_bits(style), data)
+                (SCALAR, keep, style_bits(style), data)
             }
             Kind::Mapping { flow, entries } => {
                 self.spans.push(entries);
-                (1, flow, 0, self.spans.len() as u32 - 1)
+                (MAPPING, flow, 0, self.spans.len() as u32 - 1)
             }
             Kind::Sequence { flow, items } => {
                 self.spans.push(items);
-                (2, flow, 0, self.spans.len() as u32 - 1)
+                (SEQUENCE, flow, 0, self.spans.len() as u32 - 1)
             }
-            Kind::Alias { target } => (3, false, 0, target),
+            Kind::Alias { target } => (ALIAS, false, 0, target),
         };
         self.packed.push(Packed {
             start: start | variant << POS_BITS | if flag { FLAG } else { 0 },
@@ -227,33 +245,40 @@ impl Nodes {
     fn decode(&self, p: Packed) -> Node {
         let (start, end) = (p.start & POS_MASK, p.end & POS_MASK);
         let flag = p.start & FLAG != 0;
-        let kind = match (p.start >> POS_BITS) & 3 {
-            0 => Kind::Scalar {
-                value: match p.data {
-                    WHOLE => ValueRef {
-                        start,
-                        len: (end - start) | IN_SOURCE,
-                    },
-                    INNER => ValueRef {
-                        start: start + 1,
-                        len: (end - start - 2) | IN_SOURCE,
-                    },
-                    i => self.refs[i as usize],
-                },
+        let kind = match p.variant() {
+            SCALAR => Kind::Scalar {
+                value: self.value(p),
                 style: style_from(p.end >> POS_BITS),
                 keep: flag,
             },
-            1 => Kind::Mapping {
+            MAPPING => Kind::Mapping {
                 flow: flag,
                 entries: self.spans[p.data as usize],
             },
-            2 => Kind::Sequence {
+            SEQUENCE => Kind::Sequence {
                 flow: flag,
                 items: self.spans[p.data as usize],
             },
             _ => Kind::Alias { target: p.data },
         };
         Node { kind, start, end }
+    }
+
+    /// Where the value of scalar `p` is.
+    #[inline]
+    fn value(&self, p: Packed) -> ValueRef {
+        let (start, end) = (p.start & POS_MASK, p.end & POS_MASK);
+        match p.data {
+            WHOLE => ValueRef {
+                start,
+                len: (end - start) | IN_SOURCE,
+            },
+            INNER => ValueRef {
+                start: start + 1,
+                len: (end - start - 2) | IN_SOURCE,
+            },
+            i => self.refs[i as usize],
+        }
     }
 
     fn start(&self, id: NodeId) -> u32 {
@@ -272,7 +297,7 @@ impl Nodes {
     /// Set the children of collection `id`; `None` when it is not a collection.
     fn set_span(&mut self, id: NodeId, run: Span) -> Option<()> {
         let p = self.packed[id as usize];
-        if !matches!((p.start >> POS_BITS) & 3, 1 | 2) {
+        if !p.is_collection() {
             return None;
         }
         self.spans[p.data as usize] = run;
@@ -283,14 +308,14 @@ impl Nodes {
     #[inline]
     fn mapping_entries(&self, id: NodeId) -> Option<Span> {
         let p = self.packed[id as usize];
-        ((p.start >> POS_BITS) & 3 == 1).then(|| self.spans[p.data as usize])
+        (p.variant() == MAPPING).then(|| self.spans[p.data as usize])
     }
 
     /// The items of sequence `id`, when it is one.
     #[inline]
     fn sequence_items(&self, id: NodeId) -> Option<Span> {
         let p = self.packed[id as usize];
-        ((p.start >> POS_BITS) & 3 == 2).then(|| self.spans[p.data as usize])
+        (p.variant() == SEQUENCE).then(|| self.spans[p.data as usize])
     }
 
     /// The value and style of scalar `id`, when it is one (what the hot lookups need,
@@ -298,32 +323,20 @@ impl Nodes {
     #[inline]
     fn scalar(&self, id: NodeId) -> Option<(ValueRef, Style)> {
         let p = self.packed[id as usize];
-        if (p.start >> POS_BITS) & 3 != 0 {
+        if p.variant() != SCALAR {
             return None;
         }
-        let (start, end) = (p.start & POS_MASK, p.end & POS_MASK);
-        let value = match p.data {
-            WHOLE => ValueRef {
-                start,
-                len: (end - start) | IN_SOURCE,
-            },
-            INNER => ValueRef {
-                start: start + 1,
-                len: (end - start - 2) | IN_SOURCE,
-            },
-            i => self.refs[i as usize],
-        };
-        Some((value, style_from(p.end >> POS_BITS)))
+        Some((self.value(p), style_from(p.end >> POS_BITS)))
     }
 
     /// The children of `id` as the expansion walk sees them: (variant, run or target).
     #[inline]
     fn children(&self, id: NodeId) -> (u32, Span) {
         let p = self.packed[id as usize];
-        match (p.start >> POS_BITS) & 3 {
-            0 => (0, Span { start: 0, len: 0 }),
-            3 => (
-                3,
+        match p.variant() {
+            SCALAR => (SCALAR, Span { start: 0, len: 0 }),
+            ALIAS => (
+                ALIAS,
                 Span {
                     start: p.data,
                     len: 1,
@@ -336,18 +349,18 @@ impl Nodes {
     #[inline]
     fn alias_target(&self, id: NodeId) -> Option<NodeId> {
         let p = self.packed[id as usize];
-        ((p.start >> POS_BITS) & 3 == 3).then_some(p.data)
+        (p.variant() == ALIAS).then_some(p.data)
     }
 
     fn is_flow(&self, id: NodeId) -> bool {
         let p = self.packed[id as usize];
-        matches!((p.start >> POS_BITS) & 3, 1 | 2) && p.start & FLAG != 0
+        p.is_collection() && p.start & FLAG != 0
     }
 
     /// Make node `id` an alias of `target`.
     fn set_alias(&mut self, id: NodeId, target: NodeId) {
         let p = &mut self.packed[id as usize];
-        p.start = (p.start & POS_MASK) | 3 << POS_BITS;
+        p.start = (p.start & POS_MASK) | ALIAS << POS_BITS;
         p.data = target;
     }
 
@@ -369,17 +382,20 @@ impl Nodes {
         }));
         self.spans.extend_from_slice(&next.spans);
         for p in &next.packed {
-            let v = (p.start >> POS_BITS) & 3;
-            if v == 1 || v == 2 {
+            if p.is_collection() {
                 let run = &mut self.spans[(span_off + p.data) as usize];
-                run.start += if v == 1 { pair_off } else { item_off };
+                run.start += if p.variant() == MAPPING {
+                    pair_off
+                } else {
+                    item_off
+                };
             }
         }
         append_from_back(&mut self.packed, next.packed, |mut p| {
-            match (p.start >> POS_BITS) & 3 {
-                0 if p.data < INNER => p.data += ref_off,
-                0 => {}
-                1 | 2 => p.data += span_off,
+            match p.variant() {
+                SCALAR if p.data < INNER => p.data += ref_off,
+                SCALAR => {}
+                MAPPING | SEQUENCE => p.data += span_off,
                 _ if p.data != NodeId::MAX => p.data += off,
                 _ => {}
             }
@@ -1503,12 +1519,7 @@ impl Tree {
     /// The number of nodes the document has once every alias is expanded, or `None` when it
     /// exceeds `limit` (an alias bomb). Linear in the tree size: each node is sized once.
     pub fn expanded_size(&self, limit: usize) -> Option<usize> {
-        if !self
-            .nodes
-            .packed
-            .iter()
-            .any(|p| (p.start >> POS_BITS) & 3 == 3)
-        {
+        if !self.nodes.packed.iter().any(|p| p.variant() == ALIAS) {
             return Some(self.nodes.len());
         }
         let limit = limit.min(u32::MAX as usize - 1) as u32;
@@ -1518,13 +1529,13 @@ impl Tree {
         // Children of a node without allocating: keys and values of a mapping, items of a
         // sequence, the target of an alias.
         let child_count = |id: NodeId| match self.nodes.children(id) {
-            (1, entries) => entries.len as usize * 2,
+            (MAPPING, entries) => entries.len as usize * 2,
             (_, run) => run.len as usize,
         };
         let child = |id: NodeId, i: usize| match self.nodes.children(id) {
-            (3, target) => target.start,
-            (2, items) => self.seq_items[items.start as usize + i],
-            (1, entries) => {
+            (ALIAS, target) => target.start,
+            (SEQUENCE, items) => self.seq_items[items.start as usize + i],
+            (MAPPING, entries) => {
                 let (k, v) = self.pairs[entries.start as usize + i / 2];
                 if i.is_multiple_of(2) { k } else { v }
             }

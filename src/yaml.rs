@@ -1517,15 +1517,24 @@ pub type DigestMemo = HashMap<(NodeId, bool), u64>;
 
 impl Tree {
     /// The number of nodes the document has once every alias is expanded, or `None` when it
-    /// exceeds `limit` (an alias bomb). Linear in the tree size: each node is sized once.
+    /// exceeds `limit` (an alias bomb) or an alias names a node it is inside of. Linear in
+    /// the tree size: each node is sized once. Only aliased nodes are remembered (every
+    /// other node has one parent and is sized on the way there), so no table as long as
+    /// the tree is built.
     pub fn expanded_size(&self, limit: usize) -> Option<usize> {
-        if !self.nodes.packed.iter().any(|p| p.variant() == ALIAS) {
+        // The size of each aliased node; 0 until it is sized, BUSY while it is.
+        const BUSY: u32 = u32::MAX;
+        let mut memo: HashMap<NodeId, u32> = self
+            .nodes
+            .packed
+            .iter()
+            .filter(|p| p.variant() == ALIAS)
+            .map(|p| (p.data, 0))
+            .collect();
+        if memo.is_empty() {
             return Some(self.nodes.len());
         }
         let limit = limit.min(u32::MAX as usize - 1) as u32;
-        // 0 = not sized yet; sizes are at least 1.
-        let mut size: Vec<u32> = vec![0; self.nodes.len()];
-        let mut stack: Vec<(NodeId, bool)> = vec![(self.root, false)];
         // Children of a node without allocating: keys and values of a mapping, items of a
         // sequence, the target of an alias.
         let child_count = |id: NodeId| match self.nodes.children(id) {
@@ -1541,34 +1550,48 @@ impl Tree {
             }
             _ => id,
         };
-        while let Some((id, children_done)) = stack.pop() {
-            if size[id as usize] != 0 {
+        // The nodes being sized: (node, its next child, its size so far).
+        let mut stack: Vec<(NodeId, usize, u32)> = Vec::new();
+        // Start sizing `id`; an aliased node sized already gives its size instead (0: not).
+        let enter = |id: NodeId,
+                     stack: &mut Vec<(NodeId, usize, u32)>,
+                     memo: &mut HashMap<NodeId, u32>|
+         -> Option<u32> {
+            if let Some(m) = memo.get_mut(&id) {
+                match *m {
+                    BUSY => return None, // an alias inside the node it names
+                    0 => *m = BUSY,
+                    done => return Some(done),
+                }
+            }
+            stack.push((id, 0, 1));
+            Some(0)
+        };
+        enter(self.root, &mut stack, &mut memo)?;
+        let mut total = 0;
+        while let Some(top) = stack.last_mut() {
+            let (id, next, _) = *top;
+            if next < child_count(id) {
+                top.1 += 1;
+                let sized = enter(child(id, next), &mut stack, &mut memo)?;
+                if let Some(top) = stack.last_mut().filter(|_| sized > 0) {
+                    top.2 = top.2.saturating_add(sized);
+                }
                 continue;
             }
-            let n = child_count(id);
-            if children_done {
-                let mut total: u32 = 1;
-                for i in 0..n {
-                    total = total.saturating_add(size[child(id, i) as usize]);
-                }
-                if total > limit {
-                    return None;
-                }
-                size[id as usize] = total;
-            } else {
-                stack.push((id, true));
-                for i in 0..n {
-                    let c = child(id, i);
-                    if size[c as usize] == 0 {
-                        if stack.len() > self.nodes.len() * 2 + 16 {
-                            return None; // a cycle (recursive alias)
-                        }
-                        stack.push((c, false));
-                    }
-                }
+            let (id, _, size) = stack.pop()?;
+            if size > limit {
+                return None;
+            }
+            if let Some(m) = memo.get_mut(&id) {
+                *m = size;
+            }
+            match stack.last_mut() {
+                Some(parent) => parent.2 = parent.2.saturating_add(size),
+                None => total = size,
             }
         }
-        Some(size[self.root as usize] as usize)
+        Some(total as usize)
     }
 
     /// Feed what node `id` means into `h`: scalar text and whether it is plain, anchors and
@@ -1929,5 +1952,22 @@ mod tests {
             &t.text()[t.node(b).start()..t.node(b).end()],
             "- q\n    - r: 4"
         );
+    }
+
+    #[test]
+    fn expanded_size_counts_each_alias_as_a_copy_of_what_it_names() {
+        let size = |s: &str, limit: usize| tree(s).expanded_size(limit);
+        // Without aliases: the nodes themselves (map, key, value).
+        assert_eq!(size("a: 1\n", 100), Some(3));
+        // map, a, [1, 2] (3 nodes), b, *x (1 + 3).
+        assert_eq!(size("a: &x [1, 2]\nb: *x\n", 100), Some(1 + 1 + 3 + 1 + 4));
+        // One aliased node named twice, and an alias inside an aliased node.
+        // map; a + [1] (2); b + {k: *x} (map, k, alias 1 + 2 = 5); c + *y (1 + 5); d + *x (1 + 2).
+        let nested = "a: &x [1]\nb: &y {k: *x}\nc: *y\nd: *x\n";
+        assert_eq!(size(nested, 100), Some(1 + 3 + 6 + 7 + 4));
+        assert_eq!(size(nested, 16), None);
+        // An alias inside the node it names never ends.
+        assert_eq!(size("a: &x [1, *x]\n", 1000), None);
+        assert_eq!(size("a: &x {k: [*x]}\n", 1000), None);
     }
 }

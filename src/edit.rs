@@ -136,6 +136,61 @@ pub fn splice(text: &str, edits: &[&Edit]) -> String {
     out
 }
 
+/// [`splice`] in the text's own buffer, which grows only by what the edits add: a big file
+/// is not held twice. Also tells whether the text changed.
+pub fn splice_owned(text: String, edits: &[&Edit]) -> (String, bool) {
+    let delta = |e: &Edit| e.content.len() as isize - (e.end - e.start) as isize;
+    let total: isize = edits.iter().map(|e| delta(e)).sum();
+    let same = |e: &&Edit| text.as_bytes()[e.start..e.end] == *e.content.as_bytes();
+    if edits.iter().all(same) {
+        return (text, false);
+    }
+    if total == 0 && edits.iter().filter(|e| !same(e)).nth(1).is_some() {
+        // Edits that make up for one another could give the same text back (rare): compare.
+        let out = splice(&text, edits);
+        let changed = out != text;
+        return (out, changed);
+    }
+    let old_len = text.len();
+    let new_len = old_len
+        .checked_add_signed(total)
+        .expect("edits stay inside the text");
+    let mut buf = text.into_bytes();
+    buf.resize(new_len.max(old_len), 0);
+    // The run of text after edit k (before edit k + 1) moves by the sum of the size changes
+    // of edits 0..=k. Runs moving right are moved last first and runs moving left first
+    // first, so none overwrites a run not yet moved; the edits' new text goes in last.
+    let moves = |k: usize, shift: isize, buf: &mut Vec<u8>| {
+        let from = edits[k].end;
+        let to = edits.get(k + 1).map_or(old_len, |e| e.start);
+        if shift != 0 && from < to {
+            buf.copy_within(from..to, from.wrapping_add_signed(shift));
+        }
+    };
+    let mut shift = total;
+    for k in (0..edits.len()).rev() {
+        if shift > 0 {
+            moves(k, shift, &mut buf);
+        }
+        shift -= delta(edits[k]);
+    }
+    for (k, e) in edits.iter().enumerate() {
+        shift += delta(e);
+        if shift < 0 {
+            moves(k, shift, &mut buf);
+        }
+    }
+    shift = 0;
+    for e in edits {
+        let at = e.start.wrapping_add_signed(shift);
+        buf[at..at + e.content.len()].copy_from_slice(e.content.as_bytes());
+        shift += delta(e);
+    }
+    buf.truncate(new_len);
+    let out = String::from_utf8(buf).expect("edits begin and end on character boundaries");
+    (out, true)
+}
+
 /// The edits that turn the result of applying `edits` (sorted, as [`apply_edits`] returns
 /// them) to `text` back into `text`.
 pub fn inverse(text: &str, edits: &[&Edit]) -> Vec<Edit> {
@@ -182,6 +237,57 @@ mod tests {
         assert_ne!(new, text);
         let back = Fix::new(Applicability::Verified, inverse(text, &taken));
         assert_eq!(apply(&new, &[&back]).0, text);
+    }
+
+    #[test]
+    fn splicing_in_place_matches_splicing_a_copy() {
+        // A small deterministic generator: edit sets that grow, shrink, or both, with
+        // several insertions at one point, at the start and at the end.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let text: String = (0..200)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        for round in 0..2000 {
+            let mut points: Vec<usize> = (0..next(8) * 2).map(|_| next(text.len() + 1)).collect();
+            points.sort();
+            let edits: Vec<Edit> = points
+                .chunks(2)
+                .map(|p| {
+                    let end = if next(3) == 0 { p[0] } else { p[1] };
+                    let content = "XYZ0123456789XYZ"[..next(16)].to_string();
+                    let content = if round % 7 == 0 {
+                        String::new()
+                    } else {
+                        content
+                    };
+                    Edit {
+                        start: p[0],
+                        end,
+                        content,
+                        depth: 0,
+                    }
+                })
+                .collect();
+            let refs: Vec<&Edit> = edits.iter().collect();
+            let want = splice(&text, &refs);
+            let (got, changed) = splice_owned(text.clone(), &refs);
+            assert_eq!(got, want, "round {round}: {edits:?}");
+            assert_eq!(changed, want != text, "round {round}");
+        }
+    }
+
+    #[test]
+    fn edits_that_make_up_for_one_another_change_nothing() {
+        let (a, b) = (Edit::deletion(0, 1), Edit::insertion(2, "a"));
+        assert_eq!(splice_owned("aa".into(), &[&a, &b]), ("aa".into(), false));
+        let c = Edit::insertion(2, "b");
+        assert_eq!(splice_owned("aa".into(), &[&a, &c]), ("ab".into(), true));
     }
 
     #[test]

@@ -520,37 +520,31 @@ pub fn fix_project(
                 .collect();
             let (_, taken) = crate::edit::select(&old_text, &fixes);
             passes[i] += 1;
-            let first_pass = passes[i] == 1;
-            // The new text, and on the first pass the diff and the way back, written side by
-            // side: all three only read the original and the edits.
-            let (new_text, (diff, back)) = crate::yaml::both(
-                first_pass && old_text.len() >= crate::yaml::PARALLEL_MIN,
-                || crate::edit::splice(&old_text, &taken),
-                || {
-                    first_pass
-                        .then(|| {
-                            (
-                                opts.diffs
-                                    .then(|| crate::diff::hunks_from_edits(&old_text, &taken)),
-                                crate::edit::inverse(&old_text, &taken),
-                            )
-                        })
-                        .unzip()
-                },
-            );
-            drop(taken);
-            if first_pass {
-                changed[i] = new_text != old_text;
-                hunks[i] = diff.flatten();
-                undo[i] = back;
+            if passes[i] == 1 {
+                // The diff and the way back, side by side: both only read the original and
+                // the edits, which must be done before the text is edited in place.
+                let (diff, back) = crate::yaml::both(
+                    old_text.len() >= crate::yaml::PARALLEL_MIN,
+                    || {
+                        opts.diffs
+                            .then(|| crate::diff::hunks_from_edits(&old_text, &taken))
+                    },
+                    || crate::edit::inverse(&old_text, &taken),
+                );
+                hunks[i] = diff;
+                undo[i] = Some(back);
             } else if opts.diffs && originals[i].is_none() {
                 // The undo edits are in text order and do not overlap: splice them back.
                 let back = undo[i].take().unwrap_or_default();
                 let back: Vec<&crate::edit::Edit> = back.iter().collect();
                 originals[i] = Some(crate::edit::splice(&old_text, &back));
             }
-            // The original is not needed any more: the new text is read without it.
-            drop(old_text);
+            // The new text is made in the buffer of the old one, which is not kept.
+            let (new_text, changed_now) = crate::edit::splice_owned(old_text, &taken);
+            if passes[i] == 1 {
+                changed[i] = changed_now;
+            }
+            drop(taken);
             let next = Document::parse(new_text, opts.limits).map_err(|e| {
                 (
                     i,

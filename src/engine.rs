@@ -19,6 +19,8 @@ const MAX_PASSES: usize = 4;
 
 /// Files with at least this many services have them checked in parallel.
 const PARALLEL_SERVICES: usize = 64;
+/// Services checked as one piece of work on a big file.
+const RUN: usize = 128;
 
 #[derive(Debug)]
 pub enum FileError {
@@ -242,6 +244,7 @@ fn check_one(
 ) -> Vec<Diagnostic> {
     let doc = docs[position];
     let mut out = Vec::new();
+    let shared = crate::rules::Interner::default();
     let mut sups = suppressions(doc);
     let mut attached: Vec<Option<String>> = vec![None; sups.len()];
     // What every rule finds on one service, before suppressions.
@@ -276,35 +279,66 @@ fn check_one(
                 .iter()
                 .filter(|rule| !off(&opts.disabled, rule) && !off(skip, rule))
                 .filter_map(|rule| (rule.check)(&facts))
-                .collect(),
+                .map(|mut d| {
+                    shared.intern(&mut d);
+                    d
+                })
+                .collect::<Vec<_>>(),
         )
     };
-    // Files with many services are checked on every core; the findings keep their order.
-    let found: Vec<Option<Vec<Diagnostic>>> = if doc.services.len() >= PARALLEL_SERVICES {
-        use rayon::prelude::*;
-        doc.services.par_iter().map(findings).collect()
-    } else {
-        doc.services.iter().map(findings).collect()
-    };
-    for (service, found) in doc.services.iter().zip(found) {
-        let Some(found) = found else { continue };
-        let key_line = doc.pos(service.key).0;
-        let mine: Vec<usize> = (0..sups.len())
-            .filter(|&i| {
-                sups[i].line == key_line || (sups[i].own_line && sups[i].line + 1 == key_line)
+    // The findings of a run of services in one buffer, with room for every rule to fire on
+    // every service (room never touched costs nothing), so that it never grows; and how
+    // many each service has (`SKIPPED`: not checked).
+    const SKIPPED: u8 = u8::MAX;
+    let run = |services: &[crate::document::Service]| {
+        let mut diags = Vec::with_capacity(services.len() * REGISTRY.len());
+        let counts: Vec<u8> = services
+            .iter()
+            .map(|s| match findings(s) {
+                Some(found) => {
+                    let n = found.len() as u8;
+                    diags.extend(found);
+                    n
+                }
+                None => SKIPPED,
             })
             .collect();
-        for &i in &mine {
-            attached[i] = Some(service.name.clone());
-        }
-        for d in found {
-            let by = mine
-                .iter()
-                .copied()
-                .find(|&i| sups[i].codes.as_ref().is_none_or(|c| c.contains(&d.rule)));
-            match by {
-                Some(i) => sups[i].used.push(d.rule),
-                None => out.push(d),
+        (diags, counts)
+    };
+    // Files with many services are checked on every core; the findings keep their order.
+    let runs: Vec<(Vec<Diagnostic>, Vec<u8>)> = if doc.services.len() >= PARALLEL_SERVICES {
+        use rayon::prelude::*;
+        doc.services.par_chunks(RUN).map(run).collect()
+    } else {
+        vec![run(&doc.services)]
+    };
+    out.reserve_exact(runs.iter().map(|(d, _)| d.len()).sum::<usize>() + sups.len());
+    let mut services = doc.services.iter();
+    for (diags, counts) in runs {
+        let mut diags = diags.into_iter();
+        for (n, service) in counts.into_iter().zip(services.by_ref()) {
+            if n == SKIPPED {
+                continue;
+            }
+            let found = diags.by_ref().take(n.into());
+            let key_line = doc.pos(service.key).0;
+            let mine: Vec<usize> = (0..sups.len())
+                .filter(|&i| {
+                    sups[i].line == key_line || (sups[i].own_line && sups[i].line + 1 == key_line)
+                })
+                .collect();
+            for &i in &mine {
+                attached[i] = Some(service.name.clone());
+            }
+            for d in found {
+                let by = mine
+                    .iter()
+                    .copied()
+                    .find(|&i| sups[i].codes.as_ref().is_none_or(|c| c.contains(&d.rule)));
+                match by {
+                    Some(i) => sups[i].used.push(d.rule),
+                    None => out.push(d),
+                }
             }
         }
     }

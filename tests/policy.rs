@@ -34,7 +34,7 @@ fn plan_with(
                 d.fix
                     .as_ref()
                     .map_or("none".to_string(), |f| f.applicability.as_str().to_string()),
-                d.fix_title.clone().unwrap_or_default(),
+                d.fix_title.as_deref().unwrap_or_default().to_string(),
             )
         })
         .collect()

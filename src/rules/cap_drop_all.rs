@@ -262,13 +262,13 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
     let plan = match plan(f) {
         Ok(p) => p,
         Err(reason) => {
-            d.reason = reason;
+            d.reason = reason.into();
             return Some(d);
         }
     };
     d.confidence = plan.confidence;
-    d.source = plan.source;
-    d.reason = plan.reason;
+    d.source = plan.source.map(crate::rules::SharedStr::from);
+    d.reason = plan.reason.into();
     let existing: Vec<String> = f.items("cap_add").iter().map(|c| cap_name(c)).collect();
     let needed: Vec<String> = plan
         .caps
@@ -278,7 +278,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         .collect();
     let extra: Vec<&String> = existing.iter().filter(|c| !plan.caps.contains(c)).collect();
     if !extra.is_empty() {
-        d.reason.push_str(&format!(
+        d.extend_reason(&format!(
             "; existing cap_add kept: {}",
             extra
                 .iter()
@@ -288,8 +288,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         ));
     }
     if f.service.is_alias {
-        d.reason
-            .push_str("; not fixed: the service is an alias of another node");
+        d.extend_reason("; not fixed: the service is an alias of another node");
         return Some(d);
     }
     let map = f.service.map;
@@ -330,9 +329,9 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
     let mut edits = vec![drop_edit];
     edits.extend(add_edit);
     d.fix_title = Some(if plan.caps.is_empty() {
-        "add cap_drop: [ALL]".to_string()
+        "add cap_drop: [ALL]".into()
     } else {
-        format!("add cap_drop: [ALL], cap_add: [{}]", plan.caps.join(", "))
+        format!("add cap_drop: [ALL], cap_add: [{}]", plan.caps.join(", ")).into()
     });
     d.fix = Some(Fix::new(plan.applicability, edits));
     Some(d)

@@ -43,12 +43,48 @@ pub struct Diagnostic {
     pub column: usize,
     pub message: String,
     /// Why the fix is what it is (or why there is none).
-    pub reason: String,
+    pub reason: SharedStr,
     pub confidence: Confidence,
-    pub source: Option<String>,
+    pub source: Option<SharedStr>,
     pub fix: Option<Fix>,
     /// A short description of the fix, e.g. `add cap_drop: [ALL], cap_add: [CHOWN]`.
-    pub fix_title: Option<String>,
+    pub fix_title: Option<SharedStr>,
+}
+
+/// Text that many findings repeat (a reason, a source, a fix title): a big file has
+/// thousands of findings but a few dozen such texts, kept once each (see [`Interner`]).
+pub type SharedStr = std::sync::Arc<str>;
+
+impl Diagnostic {
+    /// Add `more` to the end of the reason.
+    pub fn extend_reason(&mut self, more: &str) {
+        self.reason = format!("{}{more}", self.reason).into();
+    }
+}
+
+/// One copy of each distinct [`SharedStr`] text of a check; shared by the threads checking
+/// the services of one file.
+#[derive(Default)]
+pub struct Interner(std::sync::Mutex<std::collections::HashSet<SharedStr>>);
+
+impl Interner {
+    fn one(&self, text: &mut SharedStr) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get(&**text) {
+            Some(kept) => *text = kept.clone(),
+            None => {
+                seen.insert(text.clone());
+            }
+        }
+    }
+
+    /// Replace the repeated texts of `d` by the copies kept so far.
+    pub fn intern(&self, d: &mut Diagnostic) {
+        self.one(&mut d.reason);
+        for text in [&mut d.source, &mut d.fix_title].into_iter().flatten() {
+            self.one(text);
+        }
+    }
 }
 
 pub type CheckFn = fn(&ServiceFacts) -> Option<Diagnostic>;
@@ -152,7 +188,7 @@ impl Rule {
             line,
             column,
             message,
-            reason: String::new(),
+            reason: SharedStr::from(""),
             confidence: Confidence::Verified,
             source: None,
             fix: None,

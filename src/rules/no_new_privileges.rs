@@ -82,9 +82,10 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
             d.reason = format!(
                 "{}: its entrypoint only ever steps down from root; nothing in it needs to gain privileges",
                 f.image_label()
-            );
+            )
+            .into();
             d.confidence = p.confidence.max(Confidence::Inferred);
-            d.source = p.sources.first().cloned();
+            d.source = p.sources.first().map(|s| s.as_str().into());
         }
         None => {
             d.reason = "no-new-privileges only blocks gaining privileges (sudo, setuid); starting as root and stepping down still works".into();
@@ -92,8 +93,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         }
     }
     if f.service.is_alias {
-        d.reason
-            .push_str("; not fixed: the service is an alias of another node");
+        d.extend_reason("; not fixed: the service is an alias of another node");
         return Some(d);
     }
     let edit = match &list {
@@ -116,7 +116,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         ListKey::Other => None,
     };
     if let Some(edit) = edit {
-        d.fix_title = Some(format!("add security_opt: {ENTRY}"));
+        d.fix_title = Some(format!("add security_opt: {ENTRY}").into());
         d.fix = Some(Fix::new(Applicability::Verified, vec![edit]));
     }
     Some(d)

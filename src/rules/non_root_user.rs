@@ -117,17 +117,16 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         }
     };
     let mut d = rule.diagnostic(f, format!("{} runs as root", f.name()));
-    d.reason = reason;
+    d.reason = reason.into();
     d.confidence = confidence;
-    d.source = source;
+    d.source = source.map(crate::rules::SharedStr::from);
     if f.service.is_alias {
-        d.reason
-            .push_str("; not fixed: the service is an alias of another node");
+        d.extend_reason("; not fixed: the service is an alias of another node");
         return Some(d);
     }
     let value = NewValue::Scalar(f.editor.quoted(&user));
     if let Some(edit) = f.editor.add_key(f.service.map, "user", &value) {
-        d.fix_title = Some(format!("add user: \"{user}\""));
+        d.fix_title = Some(format!("add user: \"{user}\"").into());
         d.fix = Some(Fix::new(applicability, vec![edit]));
     }
     Some(d)

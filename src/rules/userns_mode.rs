@@ -98,12 +98,12 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
     if f.settings.userns_remap && needs_host && value != Some("host") {
         let mut d = rule.diagnostic(f, format!("{} is {why_host}, which a daemon with userns-remap refuses without `userns_mode: \"host\"`", f.name()));
         d.reason =
-            format!("--userns-remap: the daemon cannot remap users for a {why_host} container");
+            format!("--userns-remap: the daemon cannot remap users for a {why_host} container")
+                .into();
         d.confidence = Confidence::Verified;
         d.source = Some("moby daemon/daemon_unix.go verifyPlatformContainerSettings".into());
         if effective.is_some() || f.service.is_alias {
-            d.reason
-                .push_str("; not fixed: userns_mode already has another value");
+            d.extend_reason("; not fixed: userns_mode already has another value");
             return Some(d);
         }
         let value = NewValue::Scalar(f.editor.quoted("host"));

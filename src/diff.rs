@@ -90,11 +90,15 @@ pub fn hunks_from_edits(old: &str, edits: &[&crate::edit::Edit]) -> String {
         counted = pos;
         line_no
     };
-    // 1. Whole-line changes, with the lines the change leaves as they were trimmed at both
-    //    ends: (first old line, its byte offset, the old lines, the new lines).
-    let mut changes: Vec<(usize, usize, Vec<&str>, Vec<String>)> = Vec::new();
+    // Changes close enough to share context are written as one hunk; a hunk is written as
+    // soon as the next change is too far, so only one hunk's changes are held at a time.
+    let mut hunk = Hunk::default();
+    let mut out = String::new();
+    let mut delta: isize = 0;
     let mut i = 0;
     while i < edits.len() {
+        // 1. A whole-line change: the lines the edits touch, old and new, with the lines
+        //    the change leaves as they were trimmed at both ends.
         let a = line_of(edits[i].start);
         let mut last_end = edits[i].end;
         let mut j = i + 1;
@@ -104,90 +108,124 @@ pub fn hunks_from_edits(old: &str, edits: &[&crate::edit::Edit]) -> String {
             j += 1;
         }
         let b = next_line_start(old, line_of(last_end)).max(last_end);
-        let mut new_text = String::new();
+        let from = hunk.news.len();
         let mut pos = a;
         for e in &edits[i..j] {
-            new_text.push_str(&old[pos..e.start]);
-            new_text.push_str(&e.content);
+            hunk.news.push_str(&old[pos..e.start]);
+            hunk.news.push_str(&e.content);
             pos = e.end;
         }
-        new_text.push_str(&old[pos..b]);
-        let mut olds: Vec<&str> = old[a..b].split_inclusive('\n').collect();
-        let mut news: Vec<String> = new_text.split_inclusive('\n').map(str::to_string).collect();
-        let (mut line, mut at) = (number(a), a);
-        let same_head = olds
-            .iter()
-            .zip(&news)
-            .take_while(|(o, n)| **o == n.as_str())
-            .count();
-        for o in olds.drain(..same_head) {
-            line += 1;
-            at += o.len();
-        }
-        news.drain(..same_head);
-        while !olds.is_empty()
-            && !news.is_empty()
-            && olds.last().copied() == news.last().map(String::as_str)
+        hunk.news.push_str(&old[pos..b]);
+        let (mut olds, mut news) = (a..b, from..hunk.news.len());
+        let mut line = number(a);
+        while let (Some(o), Some(n)) = (
+            first_line(&old[olds.clone()]),
+            first_line(&hunk.news[news.clone()]),
+        ) && o == n
         {
-            olds.pop();
-            news.pop();
+            olds.start += o.len();
+            news.start += n.len();
+            line += 1;
         }
-        if !olds.is_empty() || !news.is_empty() {
-            changes.push((line, at, olds, news));
+        while let (Some(o), Some(n)) = (
+            last_line(&old[olds.clone()]),
+            last_line(&hunk.news[news.clone()]),
+        ) && o == n
+        {
+            olds.end -= o.len();
+            news.end -= n.len();
         }
         i = j;
-    }
-    if changes.is_empty() {
-        return String::new();
-    }
-    // 2. Hunks: changes whose context (3 lines each side) touches merge.
-    const CONTEXT: usize = 3;
-    let push = |body: &mut String, mark: char, text: &str| {
-        body.push(mark);
-        body.push_str(text);
-        if !text.ends_with('\n') {
-            body.push_str("\n\\ No newline at end of file\n");
+        if olds.is_empty() && news.is_empty() {
+            hunk.news.truncate(from);
+            continue;
         }
-    };
-    let mut out = String::new();
-    let mut delta: isize = 0;
-    let mut k = 0;
-    while k < changes.len() {
-        let mut end = k + 1;
-        while end < changes.len() {
-            let prev_end = changes[end - 1].0 + changes[end - 1].2.len();
-            if changes[end].0 > prev_end + 2 * CONTEXT {
-                break;
+        let mut change = Change {
+            line,
+            old_lines: old[olds.clone()].split_inclusive('\n').count(),
+            olds,
+            news,
+        };
+        // 2. Changes whose context (3 lines each side) touches share a hunk.
+        if hunk
+            .changes
+            .last()
+            .is_some_and(|prev| change.line > prev.line + prev.old_lines + 2 * CONTEXT)
+        {
+            hunk.write(old, &mut out, &mut delta);
+            // Of the new lines, only this change's are still needed.
+            let keep = change.news.clone();
+            hunk.news.truncate(keep.end);
+            hunk.news.drain(..keep.start);
+            change.news = 0..keep.len();
+        }
+        hunk.changes.push(change);
+    }
+    if !hunk.changes.is_empty() {
+        hunk.write(old, &mut out, &mut delta);
+    }
+    out
+}
+
+/// Lines of context around each change.
+const CONTEXT: usize = 3;
+
+/// A whole-line change: its first line (0-based), the old lines it replaces (a byte range
+/// of the old text) and the new lines (a byte range of [`Hunk::news`]).
+struct Change {
+    line: usize,
+    old_lines: usize,
+    olds: std::ops::Range<usize>,
+    news: std::ops::Range<usize>,
+}
+
+/// The changes of one hunk being gathered, and buffers reused from hunk to hunk.
+#[derive(Default)]
+struct Hunk {
+    changes: Vec<Change>,
+    news: String,
+    body: String,
+}
+
+impl Hunk {
+    /// Write the hunk to `out` and start the next one (its new lines are left for the
+    /// caller to drop); `delta` is how many lines the hunks written so far added.
+    fn write(&mut self, old: &str, out: &mut String, delta: &mut isize) {
+        use crate::source::{line_start, next_line_start};
+        let push = |body: &mut String, mark: char, text: &str| {
+            body.push(mark);
+            body.push_str(text);
+            if !text.ends_with('\n') {
+                body.push_str("\n\\ No newline at end of file\n");
             }
-            end += 1;
-        }
-        let group = &changes[k..end];
-        let mut body = String::new();
+        };
+        let body = &mut self.body;
+        body.clear();
         let (mut old_n, mut new_n) = (0usize, 0usize);
         // The context before the first change: up to three whole lines.
-        let (first_line, first_at) = (group[0].0, group[0].1);
+        let (first_line, first_at) = (self.changes[0].line, self.changes[0].olds.start);
         let mut from = first_at;
         for _ in 0..CONTEXT.min(first_line) {
             from = line_start(old, from - 1);
         }
         let first = first_line - CONTEXT.min(first_line);
         let mut gap_from = from;
-        for (_, at, olds, news) in group {
+        for c in &self.changes {
             // Unchanged lines since the previous change (or the leading context).
-            for l in old[gap_from..*at].split_inclusive('\n') {
-                push(&mut body, ' ', l);
+            for l in old[gap_from..c.olds.start].split_inclusive('\n') {
+                push(body, ' ', l);
                 old_n += 1;
                 new_n += 1;
             }
-            for o in olds {
-                push(&mut body, '-', o);
+            for o in old[c.olds.clone()].split_inclusive('\n') {
+                push(body, '-', o);
+                old_n += 1;
             }
-            for n in news {
-                push(&mut body, '+', n);
+            for n in self.news[c.news.clone()].split_inclusive('\n') {
+                push(body, '+', n);
+                new_n += 1;
             }
-            old_n += olds.len();
-            new_n += news.len();
-            gap_from = at + olds.iter().map(|o| o.len()).sum::<usize>();
+            gap_from = c.olds.end;
         }
         // The context after the last change.
         let mut to = gap_from;
@@ -198,23 +236,35 @@ pub fn hunks_from_edits(old: &str, edits: &[&crate::edit::Edit]) -> String {
             to = next_line_start(old, to);
         }
         for l in old[gap_from..to].split_inclusive('\n') {
-            push(&mut body, ' ', l);
+            push(body, ' ', l);
             old_n += 1;
             new_n += 1;
         }
         let old_start = if old_n == 0 { first } else { first + 1 };
-        let new_first = (first as isize + delta) as usize;
+        let new_first = (first as isize + *delta) as usize;
         let new_start = if new_n == 0 { new_first } else { new_first + 1 };
-        out.push_str(&format!(
-            "@@ -{} +{} @@\n",
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "@@ -{} +{} @@",
             range(old_start, old_n),
             range(new_start, new_n)
-        ));
-        out.push_str(&body);
-        delta += new_n as isize - old_n as isize;
-        k = end;
+        );
+        out.push_str(body);
+        *delta += new_n as isize - old_n as isize;
+        self.changes.clear();
     }
-    out
+}
+
+/// The first line of `s` with its line break, if `s` is not empty.
+fn first_line(s: &str) -> Option<&str> {
+    s.split_inclusive('\n').next()
+}
+
+/// The last line of `s` with its line break, if `s` is not empty.
+fn last_line(s: &str) -> Option<&str> {
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    (!s.is_empty()).then(|| &s[body.rfind('\n').map_or(0, |i| i + 1)..])
 }
 
 fn range(start: usize, count: usize) -> String {
@@ -263,6 +313,59 @@ mod tests {
         for edits in cases {
             let (searched, direct) = both(old, &edits);
             assert_eq!(direct, searched, "{edits:?}");
+        }
+    }
+
+    #[test]
+    fn edits_diff_matches_the_searched_diff_on_generated_edits() {
+        // Lines that are all different, so the searched diff has one answer.
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for round in 0..500 {
+            let mut old: String = (0..40).map(|i| format!("line {i}\n")).collect();
+            if round % 5 == 0 {
+                old.pop();
+            }
+            let mut points: Vec<usize> = (0..next(6) * 2)
+                .map(|_| {
+                    let p = next(old.len() + 1);
+                    // Mostly at line starts, where fixes add keys.
+                    if next(3) > 0 {
+                        crate::source::line_start(&old, p)
+                    } else {
+                        p
+                    }
+                })
+                .collect();
+            points.sort();
+            points.dedup();
+            // Changes an unchanged line apart: where they touch, either order of their
+            // lines is a right diff, and the search may pick the other one.
+            let line = |pos: usize| old[..pos].matches('\n').count();
+            let mut last_line = None;
+            let edits: Vec<Edit> = points
+                .chunks_exact(2)
+                .filter(|p| {
+                    let apart = last_line.is_none_or(|l| line(p[0]) > l + 1);
+                    if apart {
+                        last_line = Some(line(p[1]));
+                    }
+                    apart
+                })
+                .enumerate()
+                .map(|(k, p)| match next(3) {
+                    0 => Edit::deletion(p[0], p[1]),
+                    1 => Edit::insertion(p[0], format!("new {round} {k}\n")),
+                    _ => Edit::insertion(p[0], format!(" tail {round} {k}")),
+                })
+                .collect();
+            let (searched, direct) = both(&old, &edits);
+            assert_eq!(direct, searched, "round {round}: {edits:?}");
         }
     }
 

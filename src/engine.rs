@@ -229,10 +229,42 @@ pub fn check_project(
     opts: &Options,
     dirs: &[Option<&Path>],
 ) -> Vec<Vec<Diagnostic>> {
+    check_keeping(docs, opts, dirs, None).0
+}
+
+/// The (rule, service) of a finding, all that is kept of the findings [`check_keeping`]
+/// does not keep whole.
+type Seen = (&'static str, String);
+
+/// Per file: the findings [`check_keeping`] keeps whole, and the others' rule and service.
+type Kept = (Vec<Vec<Diagnostic>>, Vec<Vec<Seen>>);
+
+/// A finding kept whole, or the rule of one that is not.
+type Found = Result<Diagnostic, &'static str>;
+
+/// [`check_project`], keeping whole only the findings `keep` picks (all when `None`); of
+/// the others, only their (rule, service) in the second vector. Findings not kept whole are
+/// let go as soon as they are made, so a check that is only asked what is left holds
+/// little memory.
+fn check_keeping(
+    docs: &[&Document],
+    opts: &Options,
+    dirs: &[Option<&Path>],
+    keep: Option<&(dyn Fn(&Diagnostic) -> bool + Sync)>,
+) -> Kept {
     let by_name = index(docs);
     (0..docs.len())
-        .map(|i| check_one(docs, &by_name, i, opts, dirs.get(i).copied().flatten()))
-        .collect()
+        .map(|i| {
+            check_one(
+                docs,
+                &by_name,
+                i,
+                opts,
+                dirs.get(i).copied().flatten(),
+                keep,
+            )
+        })
+        .unzip()
 }
 
 fn check_one(
@@ -241,14 +273,18 @@ fn check_one(
     position: usize,
     opts: &Options,
     dir: Option<&Path>,
-) -> Vec<Diagnostic> {
+    keep: Option<&(dyn Fn(&Diagnostic) -> bool + Sync)>,
+) -> (Vec<Diagnostic>, Vec<Seen>) {
     let doc = docs[position];
     let mut out = Vec::new();
+    let mut seen: Vec<Seen> = Vec::new();
+    // A finding not kept whole is let go where it is made; its rule is kept.
+    let whole = |d: &Diagnostic| keep.is_none_or(|keep| keep(d));
     let shared = crate::rules::Interner::default();
     let mut sups = suppressions(doc);
     let mut attached: Vec<Option<String>> = vec![None; sups.len()];
     // What every rule finds on one service, before suppressions.
-    let findings = |service: &crate::document::Service| -> Option<Vec<Diagnostic>> {
+    let findings = |service: &crate::document::Service| -> Option<Vec<Found>> {
         if docs.len() > 1 && home_of(docs, by_name, &service.name) != Some(position) {
             return None;
         }
@@ -280,47 +316,61 @@ fn check_one(
                 .filter(|rule| !off(&opts.disabled, rule) && !off(skip, rule))
                 .filter_map(|rule| (rule.check)(&facts))
                 .map(|mut d| {
+                    if !whole(&d) {
+                        return Err(d.rule);
+                    }
                     shared.intern(&mut d);
-                    d
+                    Ok(d)
                 })
                 .collect::<Vec<_>>(),
         )
     };
-    // The findings of a run of services in one buffer, with room for every rule to fire on
-    // every service (room never touched costs nothing), so that it never grows; and how
-    // many each service has (`SKIPPED`: not checked).
+    // The findings of a run of services: those kept whole in one buffer, with room for
+    // every rule to fire on every service (room never touched costs nothing) so that it
+    // never grows; the rule of every finding and whether it is kept whole; and how many
+    // findings each service has (`SKIPPED`: not checked).
     const SKIPPED: u8 = u8::MAX;
     let run = |services: &[crate::document::Service]| {
         let mut diags = Vec::with_capacity(services.len() * REGISTRY.len());
+        let mut rules = Vec::new();
         let counts: Vec<u8> = services
             .iter()
             .map(|s| match findings(s) {
                 Some(found) => {
                     let n = found.len() as u8;
-                    diags.extend(found);
+                    for f in found {
+                        match f {
+                            Ok(d) => {
+                                rules.push((d.rule, true));
+                                diags.push(d);
+                            }
+                            Err(rule) => rules.push((rule, false)),
+                        }
+                    }
                     n
                 }
                 None => SKIPPED,
             })
             .collect();
-        (diags, counts)
+        (diags, rules, counts)
     };
+    type Run = (Vec<Diagnostic>, Vec<(&'static str, bool)>, Vec<u8>);
     // Files with many services are checked on every core; the findings keep their order.
-    let runs: Vec<(Vec<Diagnostic>, Vec<u8>)> = if doc.services.len() >= PARALLEL_SERVICES {
+    let runs: Vec<Run> = if doc.services.len() >= PARALLEL_SERVICES {
         use rayon::prelude::*;
         doc.services.par_chunks(RUN).map(run).collect()
     } else {
         vec![run(&doc.services)]
     };
-    out.reserve_exact(runs.iter().map(|(d, _)| d.len()).sum::<usize>() + sups.len());
+    out.reserve_exact(runs.iter().map(|(d, ..)| d.len()).sum::<usize>() + sups.len());
     let mut services = doc.services.iter();
-    for (diags, counts) in runs {
-        let mut diags = diags.into_iter();
+    for (diags, rules, counts) in runs {
+        let (mut diags, mut rules) = (diags.into_iter(), rules.into_iter());
         for (n, service) in counts.into_iter().zip(services.by_ref()) {
             if n == SKIPPED {
                 continue;
             }
-            let found = diags.by_ref().take(n.into());
+            let found = rules.by_ref().take(n.into());
             let key_line = doc.pos(service.key).0;
             let mine: Vec<usize> = (0..sups.len())
                 .filter(|&i| {
@@ -330,14 +380,16 @@ fn check_one(
             for &i in &mine {
                 attached[i] = Some(service.name.clone());
             }
-            for d in found {
+            for (rule, whole) in found {
+                let d = whole.then(|| diags.next().expect("one per finding kept whole"));
                 let by = mine
                     .iter()
                     .copied()
-                    .find(|&i| sups[i].codes.as_ref().is_none_or(|c| c.contains(&d.rule)));
-                match by {
-                    Some(i) => sups[i].used.push(d.rule),
-                    None => out.push(d),
+                    .find(|&i| sups[i].codes.as_ref().is_none_or(|c| c.contains(&rule)));
+                match (by, d) {
+                    (Some(i), _) => sups[i].used.push(rule),
+                    (None, Some(d)) => out.push(d),
+                    (None, None) => seen.push((rule, service.name.clone())),
                 }
             }
         }
@@ -347,7 +399,7 @@ fn check_one(
         .iter()
         .any(|d| d.eq_ignore_ascii_case("CH007") || d.eq_ignore_ascii_case("unused-suppression"))
     {
-        return out;
+        return (out, seen);
     }
     for (s, service) in sups.iter().zip(attached) {
         let mut stale: Vec<String> = match &s.codes {
@@ -375,7 +427,7 @@ fn check_one(
                 stale.join(", ")
             ),
         };
-        out.push(Diagnostic {
+        let d = Diagnostic {
             rule: rule.id,
             rule_name: rule.name,
             service: service.unwrap_or_default(),
@@ -388,11 +440,16 @@ fn check_one(
             source: None,
             fix: None,
             fix_title: None,
-        });
+        };
+        if whole(&d) {
+            out.push(d);
+        } else {
+            seen.push((d.rule, d.service));
+        }
     }
     // Kept while other files are fixed and reported: no spare room.
     out.shrink_to_fit();
-    out
+    (out, seen)
 }
 
 /// The outcome of fixing one file. The original text is not kept (a big file would be
@@ -486,10 +543,11 @@ pub fn fix_project(
     let mut undo: Vec<Option<Vec<crate::edit::Edit>>> = vec![None; n];
     let mut originals: Vec<Option<String>> = vec![None; n];
     let mut passes = vec![0usize; n];
-    // The findings of the latest pass; `None` until a fix was made.
-    let mut later: Option<Vec<Vec<Diagnostic>>> = None;
+    // The findings of the latest pass, `None` until a fix was made: whole for the fixes
+    // still to make, else only their rule and service.
+    let mut later: Option<Kept> = None;
     for _ in 0..MAX_PASSES {
-        let pass = later.as_ref().unwrap_or(&first);
+        let pass = later.as_ref().map_or(&first, |(kept, _)| kept);
         // Per file: the findings whose fixes this pass applies.
         let mut chosen: Vec<Vec<usize>> = vec![Vec::new(); current.len()];
         {
@@ -599,9 +657,9 @@ pub fn fix_project(
             current.push(next);
         }
         let refs: Vec<&Document> = current.iter().collect();
-        later = Some(check_project(&refs, opts, &dirs));
+        later = Some(check_keeping(&refs, opts, &dirs, Some(&wanted)));
     }
-    let pass = later.as_ref().unwrap_or(&first);
+    let pass = later.as_ref().map_or(&first, |(kept, _)| kept);
     if let Some(i) = pass.iter().position(|d| d.iter().any(wanted)) {
         return Err((
             i,
@@ -611,18 +669,24 @@ pub fn fix_project(
         ));
     }
     // A finding is fixed when the final file no longer has it.
-    let applied: Vec<Vec<bool>> = first
-        .iter()
-        .zip(pass)
-        .map(|(found, left)| {
-            let left: std::collections::HashSet<(&str, &str)> =
-                left.iter().map(|p| (p.rule, p.service.as_str())).collect();
-            found
-                .iter()
-                .map(|d| wanted(d) && !left.contains(&(d.rule, d.service.as_str())))
-                .collect()
-        })
-        .collect();
+    let applied: Vec<Vec<bool>> = match &later {
+        None => first.iter().map(|found| vec![false; found.len()]).collect(),
+        Some((kept, seen)) => first
+            .iter()
+            .zip(kept.iter().zip(seen))
+            .map(|(found, (kept, seen))| {
+                let left: std::collections::HashSet<(&str, &str)> = kept
+                    .iter()
+                    .map(|p| (p.rule, p.service.as_str()))
+                    .chain(seen.iter().map(|(rule, service)| (*rule, service.as_str())))
+                    .collect();
+                found
+                    .iter()
+                    .map(|d| wanted(d) && !left.contains(&(d.rule, d.service.as_str())))
+                    .collect()
+            })
+            .collect(),
+    };
     drop(later);
     let mut out = Vec::with_capacity(n);
     let files = current.into_iter().zip(first).zip(applied);

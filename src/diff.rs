@@ -69,6 +69,19 @@ pub fn colorize(diff: &str) -> String {
 /// edits already say what changed. The same format as [`hunks`]; under
 /// [`with_header`], `git apply` takes it.
 pub fn hunks_from_edits(old: &str, edits: &[&crate::edit::Edit]) -> String {
+    hunks_of_edits(old, edits, false)
+}
+
+/// The hunks of the unified diff from the text that `undo` (sorted, non-overlapping,
+/// offsets into `new`, as [`crate::edit::inverse`] gives them) makes of `new`, to `new`:
+/// the same hunks [`hunks_from_edits`] writes from the original and its edits, written
+/// when only the new text is kept.
+pub fn hunks_undone(new: &str, undo: &[&crate::edit::Edit]) -> String {
+    hunks_of_edits(new, undo, true)
+}
+
+/// The diff from `text` to what `edits` make of it, or (`reverse`) back.
+fn hunks_of_edits(old: &str, edits: &[&crate::edit::Edit], reverse: bool) -> String {
     use crate::source::{line_start, next_line_start};
     if edits.is_empty() {
         return String::new();
@@ -92,7 +105,10 @@ pub fn hunks_from_edits(old: &str, edits: &[&crate::edit::Edit]) -> String {
     };
     // Changes close enough to share context are written as one hunk; a hunk is written as
     // soon as the next change is too far, so only one hunk's changes are held at a time.
-    let mut hunk = Hunk::default();
+    let mut hunk = Hunk {
+        reverse,
+        ..Hunk::default()
+    };
     let mut out = String::new();
     let mut delta: isize = 0;
     let mut i = 0;
@@ -182,6 +198,8 @@ struct Change {
 /// The changes of one hunk being gathered, and buffers reused from hunk to hunk.
 #[derive(Default)]
 struct Hunk {
+    /// Written from the edited text back to the text the edits were made to.
+    reverse: bool,
     changes: Vec<Change>,
     news: String,
     body: String,
@@ -189,8 +207,9 @@ struct Hunk {
 
 impl Hunk {
     /// Write the hunk to `out` and start the next one (its new lines are left for the
-    /// caller to drop); `delta` is how many lines the hunks written so far added.
-    fn write(&mut self, old: &str, out: &mut String, delta: &mut isize) {
+    /// caller to drop). `text` is the text the edits were made to; `delta` is how many
+    /// lines the hunks written so far added to it.
+    fn write(&mut self, text: &str, out: &mut String, delta: &mut isize) {
         use crate::source::{line_start, next_line_start};
         let push = |body: &mut String, mark: char, text: &str| {
             body.push(mark);
@@ -201,57 +220,69 @@ impl Hunk {
         };
         let body = &mut self.body;
         body.clear();
-        let (mut old_n, mut new_n) = (0usize, 0usize);
+        // Lines of the hunk in `text`, and in what the edits make of it.
+        let (mut read_n, mut made_n) = (0usize, 0usize);
         // The context before the first change: up to three whole lines.
         let (first_line, first_at) = (self.changes[0].line, self.changes[0].olds.start);
         let mut from = first_at;
         for _ in 0..CONTEXT.min(first_line) {
-            from = line_start(old, from - 1);
+            from = line_start(text, from - 1);
         }
         let first = first_line - CONTEXT.min(first_line);
         let mut gap_from = from;
         for c in &self.changes {
             // Unchanged lines since the previous change (or the leading context).
-            for l in old[gap_from..c.olds.start].split_inclusive('\n') {
+            for l in text[gap_from..c.olds.start].split_inclusive('\n') {
                 push(body, ' ', l);
-                old_n += 1;
-                new_n += 1;
+                read_n += 1;
+                made_n += 1;
             }
-            for o in old[c.olds.clone()].split_inclusive('\n') {
+            let (olds, news) = (&text[c.olds.clone()], &self.news[c.news.clone()]);
+            // Backwards, the lines the edits make are the ones the diff removes.
+            let (minus, plus) = if self.reverse {
+                (news, olds)
+            } else {
+                (olds, news)
+            };
+            for o in minus.split_inclusive('\n') {
                 push(body, '-', o);
-                old_n += 1;
             }
-            for n in self.news[c.news.clone()].split_inclusive('\n') {
+            for n in plus.split_inclusive('\n') {
                 push(body, '+', n);
-                new_n += 1;
             }
+            read_n += olds.split_inclusive('\n').count();
+            made_n += news.split_inclusive('\n').count();
             gap_from = c.olds.end;
         }
         // The context after the last change.
         let mut to = gap_from;
         for _ in 0..CONTEXT {
-            if to >= old.len() {
+            if to >= text.len() {
                 break;
             }
-            to = next_line_start(old, to);
+            to = next_line_start(text, to);
         }
-        for l in old[gap_from..to].split_inclusive('\n') {
+        for l in text[gap_from..to].split_inclusive('\n') {
             push(body, ' ', l);
-            old_n += 1;
-            new_n += 1;
+            read_n += 1;
+            made_n += 1;
         }
-        let old_start = if old_n == 0 { first } else { first + 1 };
-        let new_first = (first as isize + *delta) as usize;
-        let new_start = if new_n == 0 { new_first } else { new_first + 1 };
-        use std::fmt::Write;
-        let _ = writeln!(
-            out,
-            "@@ -{} +{} @@",
-            range(old_start, old_n),
-            range(new_start, new_n)
-        );
+        // A side with no lines names the line before the hunk.
+        let start = |first: usize, n: usize| if n == 0 { first } else { first + 1 };
+        let read = range(start(first, read_n), read_n);
+        let made = range(start((first as isize + *delta) as usize, made_n), made_n);
+        *delta += made_n as isize - read_n as isize;
+        let (from, to) = if self.reverse {
+            (made, read)
+        } else {
+            (read, made)
+        };
+        out.push_str("@@ -");
+        out.push_str(&from);
+        out.push_str(" +");
+        out.push_str(&to);
+        out.push_str(" @@\n");
         out.push_str(body);
-        *delta += new_n as isize - old_n as isize;
         self.changes.clear();
     }
 }
@@ -286,12 +317,13 @@ mod tests {
             .map(|e| crate::edit::Fix::new(crate::edit::Applicability::Verified, vec![e.clone()]))
             .collect();
         let refs: Vec<&crate::edit::Fix> = fixes.iter().collect();
-        let (new, _) = crate::edit::apply(old, &refs);
-        let edits: Vec<&Edit> = edits.iter().collect();
-        (
-            unified("f", old, &new),
-            with_header("f", &hunks_from_edits(old, &edits)),
-        )
+        let (new, _, taken) = crate::edit::apply_edits(old, &refs);
+        let direct = with_header("f", &hunks_from_edits(old, &taken));
+        // The same diff, written backwards from the new text and the edits that undo them.
+        let undo = crate::edit::inverse(old, &taken);
+        let undo: Vec<&Edit> = undo.iter().collect();
+        assert_eq!(with_header("f", &hunks_undone(&new, &undo)), direct);
+        (unified("f", old, &new), direct)
     }
 
     #[test]

@@ -534,12 +534,12 @@ pub fn fix_project(
             },
         );
     let n = current.len();
-    // Per file: the diff's hunks once the first pass changed it; whether it changed.
-    let mut hunks: Vec<Option<String>> = vec![None; n];
+    // Per file: whether it changed.
     let mut changed = vec![false; n];
-    // When a later pass edits a file again (rare), the first pass's diff no longer holds:
-    // the original is rebuilt from the edits that undo the first pass, and the diff is
-    // searched for at the end.
+    // Per file, when a diff is asked for: the edits that undo the first pass. The diff is
+    // written from them and the final text at the end. When a later pass edits the file
+    // again (rare), they no longer fit it: the original is rebuilt from them before that
+    // pass, and the diff is searched for at the end.
     let mut undo: Vec<Option<Vec<crate::edit::Edit>>> = vec![None; n];
     let mut originals: Vec<Option<String>> = vec![None; n];
     let mut passes = vec![0usize; n];
@@ -613,18 +613,11 @@ pub fn fix_project(
             let (_, taken) = crate::edit::select(&old_text, &fixes);
             passes[i] += 1;
             if passes[i] == 1 {
-                // The diff and the way back, side by side: both only read the original and
-                // the edits, which must be done before the text is edited in place.
-                let (diff, back) = crate::yaml::both(
-                    old_text.len() >= crate::yaml::PARALLEL_MIN,
-                    || {
-                        opts.diffs
-                            .then(|| crate::diff::hunks_from_edits(&old_text, &taken))
-                    },
-                    || crate::edit::inverse(&old_text, &taken),
-                );
-                hunks[i] = diff;
-                undo[i] = Some(back);
+                // The way back from the new text, which the diff is written from at the end
+                // (the original is not kept); taken before the text is edited in place.
+                if opts.diffs {
+                    undo[i] = Some(crate::edit::inverse(&old_text, &taken));
+                }
             } else if opts.diffs && originals[i].is_none() {
                 // The undo edits are in text order and do not overlap: splice them back.
                 let back = undo[i].take().unwrap_or_default();
@@ -692,6 +685,7 @@ pub fn fix_project(
     let files = current.into_iter().zip(first).zip(applied);
     for (i, ((cur, diagnostics), applied)) in files.enumerate() {
         let text = cur.into_text();
+        let mut hunks = None;
         if passes[i] > 1 {
             changed[i] = match (&originals[i], fingerprints[i]) {
                 (Some(orig), _) => *orig != text,
@@ -699,18 +693,22 @@ pub fn fix_project(
                 (None, None) => true,
             };
             if let Some(orig) = originals[i].take() {
-                hunks[i] = Some(crate::diff::hunks(&orig, &text));
+                hunks = Some(crate::diff::hunks(&orig, &text));
             }
+        } else if let Some(back) = undo[i].take() {
+            // Written now, with the tree gone, rather than held through the passes.
+            let back: Vec<&crate::edit::Edit> = back.iter().collect();
+            hunks = Some(crate::diff::hunks_undone(&text, &back));
         }
-        if opts.diffs && hunks[i].is_none() {
-            hunks[i] = Some(String::new());
+        if opts.diffs && hunks.is_none() {
+            hunks = Some(String::new());
         }
         out.push(Fixed {
             original: fingerprints[i],
             text,
             diagnostics,
             applied,
-            hunks: hunks[i].take(),
+            hunks,
             changed: changed[i],
         });
     }

@@ -298,6 +298,59 @@ fn last_line(s: &str) -> Option<&str> {
     (!s.is_empty()).then(|| &s[body.rfind('\n').map_or(0, |i| i + 1)..])
 }
 
+/// `old` with `hunks` (as [`hunks`] and [`hunks_undone`] write them) applied, for checking
+/// a diff: every context and removed line must match `old`. The error names the first
+/// line of `hunks` that does not fit.
+pub fn apply_hunks(old: &str, hunks: &str) -> Result<String, String> {
+    let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
+    let (mut out, mut next) = (String::new(), 0usize);
+    let mut last_added = false;
+    for (n, line) in hunks.split_inclusive('\n').enumerate() {
+        let bad = |what: &str| Err(format!("diff line {}: {what}: {line:?}", n + 1));
+        if let Some(header) = line.strip_prefix("@@ -") {
+            let range = header.split(' ').next().unwrap_or("");
+            let mut parts = range.split(',');
+            let start: Option<usize> = parts.next().and_then(|s| s.parse().ok());
+            let count: Option<usize> = parts.next().map_or(Some(1), |c| c.parse().ok());
+            let (Some(start), Some(count)) = (start, count) else {
+                return bad("not a hunk header");
+            };
+            // A hunk that removes nothing names the line it comes after.
+            let first = if count == 0 {
+                start
+            } else {
+                start.wrapping_sub(1)
+            };
+            if first < next || first > old_lines.len() {
+                return bad("the hunk starts out of order or past the end");
+            }
+            out.extend(old_lines[next..first].iter().copied());
+            next = first;
+        } else if line.starts_with("\\ No newline at end of file") {
+            if last_added && out.pop() != Some('\n') {
+                return bad("no line break to take back");
+            }
+        } else {
+            let (mark, body) = line.split_at(line.len().min(1));
+            // The old line may lack the line break the diff line needs.
+            let fits = |o: Option<&&str>| o.is_some_and(|o| *o == body || format!("{o}\n") == body);
+            last_added = mark == "+";
+            match mark {
+                " " | "-" if !fits(old_lines.get(next)) => return bad("does not match the text"),
+                " " => {
+                    out.push_str(old_lines[next]);
+                    next += 1;
+                }
+                "-" => next += 1,
+                "+" => out.push_str(body),
+                _ => return bad("not a diff line"),
+            }
+        }
+    }
+    out.extend(old_lines[next..].iter().copied());
+    Ok(out)
+}
+
 fn range(start: usize, count: usize) -> String {
     if count == 1 {
         start.to_string()
@@ -323,6 +376,10 @@ mod tests {
         let undo = crate::edit::inverse(old, &taken);
         let undo: Vec<&Edit> = undo.iter().collect();
         assert_eq!(with_header("f", &hunks_undone(&new, &undo)), direct);
+        assert_eq!(
+            apply_hunks(old, &hunks_from_edits(old, &taken)),
+            Ok(new.clone())
+        );
         (unified("f", old, &new), direct)
     }
 

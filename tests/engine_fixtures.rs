@@ -35,7 +35,7 @@ fn render(name: &str, text: &str, opts: &Options, dir: Option<&Path>) -> String 
         // original it rebuilt) turns the original into the fixed text.
         let hunks = fixed.hunks.as_deref().expect("diffs were asked for");
         assert_eq!(
-            apply_hunks(text, hunks),
+            diff::apply_hunks(text, hunks).unwrap_or_else(|e| panic!("{name} ({label}): {e}")),
             fixed.text,
             "{name} ({label}): the written diff does not give the fixed text"
         );
@@ -64,49 +64,6 @@ fn render(name: &str, text: &str, opts: &Options, dir: Option<&Path>) -> String 
         out.push_str(if d.is_empty() { "(no change)\n" } else { &d });
         check_invariants(name, text, &fixed.text, opts, dir, min);
     }
-    out
-}
-
-/// Apply the hunks of a unified diff to `old`, checking every context and removed line.
-fn apply_hunks(old: &str, hunks: &str) -> String {
-    let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
-    let (mut out, mut next) = (String::new(), 0usize);
-    let mut last_added = false;
-    for line in hunks.split_inclusive('\n') {
-        if let Some(header) = line.strip_prefix("@@ -") {
-            let range = header.split(' ').next().unwrap();
-            let mut parts = range.split(',');
-            let start: usize = parts.next().unwrap().parse().unwrap();
-            let count: usize = parts.next().map_or(1, |c| c.parse().unwrap());
-            // A hunk that removes nothing names the line it comes after.
-            let first = if count == 0 { start } else { start - 1 };
-            out.extend(old_lines[next..first].iter().copied());
-            next = first;
-        } else if line.starts_with("\\ No newline at end of file") {
-            if last_added {
-                assert_eq!(out.pop(), Some('\n'));
-            }
-        } else {
-            let (mark, body) = line.split_at(1);
-            // The old line may lack the line break the diff line needs.
-            let same = |o: &str| o == body || format!("{o}\n") == body;
-            last_added = mark == "+";
-            match mark {
-                " " => {
-                    assert!(same(old_lines[next]), "context {body:?}");
-                    out.push_str(old_lines[next]);
-                    next += 1;
-                }
-                "-" => {
-                    assert!(same(old_lines[next]), "removed {body:?}");
-                    next += 1;
-                }
-                "+" => out.push_str(body),
-                _ => panic!("not a diff line: {line:?}"),
-            }
-        }
-    }
-    out.extend(old_lines[next..].iter().copied());
     out
 }
 

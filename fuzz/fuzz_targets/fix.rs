@@ -4,6 +4,7 @@
 //! reading it whole gives.
 #![no_main]
 
+use compose_harden::diff;
 use compose_harden::document::Document;
 use compose_harden::edit::Applicability;
 use compose_harden::engine::{self, FileError, HARDENING_KEYS, Options};
@@ -30,6 +31,12 @@ fuzz_target!(|data: &[u8]| {
                 );
                 let again = engine::fix(fixed.text.clone(), &opts, None, min).expect("second run");
                 assert_eq!(again.text, fixed.text, "second run changed the file");
+                // With a diff asked for, the same text, and a diff that gives it.
+                let diffs = Options { diffs: true, ..opts.clone() };
+                let with_diff = engine::fix(text.to_string(), &diffs, None, min).expect("fixed once");
+                assert_eq!(with_diff.text, fixed.text);
+                let hunks = with_diff.hunks.as_deref().expect("a diff was asked for");
+                assert_eq!(diff::apply_hunks(text, hunks).as_deref(), Ok(fixed.text.as_str()));
             }
             Err(FileError::Input(_)) => {}
             Err(FileError::Refused(m)) => panic!("engine refused its own fix: {m}"),

@@ -64,7 +64,7 @@ pub fn inspect(
     let mut args: HashMap<String, String> = HashMap::new();
     if let Some((_, a, _)) = tree.lookup(build, "args") {
         let a = tree.resolve(a);
-        for &(k, v) in tree.entries(a) {
+        for (k, v) in tree.entries(a) {
             if let (Some(k), Some(v)) = (tree.scalar(k), tree.scalar(v)) {
                 args.insert(k.to_string(), v.to_string());
             }

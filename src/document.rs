@@ -120,7 +120,7 @@ impl Document {
             return Err(at(skey, format!("not a compose file: {what}")));
         }
         let mut services = Vec::new();
-        for &(k, v) in tree.entries(services_map) {
+        for (k, v) in tree.entries(services_map) {
             let name = tree.scalar(k).unwrap_or("").to_string();
             if tree.is_merge_key(k) {
                 return Err(at(
@@ -191,7 +191,7 @@ impl Document {
         feed_anchor(&mut h, root);
         let entries = t.entries(root);
         h.write_usize(entries.len());
-        for &(k, v) in entries {
+        for (k, v) in entries {
             t.digest_into(&mut h, k, None, &mut memo, 0)?;
             if t.scalar(k) != Some("services") || t.is_merge_key(k) {
                 t.digest_into(&mut h, v, None, &mut memo, 0)?;
@@ -201,7 +201,7 @@ impl Document {
             // (on every core when there are many).
             feed_anchor(&mut h, v);
             let services = t.entries(t.resolve(v));
-            let one = |&(name, svc): &(NodeId, NodeId)| {
+            let one = |(name, svc): (NodeId, NodeId)| {
                 let mut memo = crate::yaml::DigestMemo::new();
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 t.digest_into(&mut h, name, None, &mut memo, 0)?;
@@ -210,7 +210,10 @@ impl Document {
             };
             let digests: Option<Vec<u64>> = if services.len() >= 64 {
                 use rayon::prelude::*;
-                services.par_iter().map(one).collect()
+                (0..services.len())
+                    .into_par_iter()
+                    .map(|i| one(services.get(i)?))
+                    .collect()
             } else {
                 services.iter().map(one).collect()
             };
@@ -282,7 +285,7 @@ fn not_compose_reason(tree: &Tree, root: NodeId) -> String {
     }
     let entries = tree.entries(root);
     let v1 = !entries.is_empty()
-        && entries.iter().all(|&(_, v)| {
+        && entries.iter().all(|(_, v)| {
             let v = tree.resolve(v);
             tree.is_mapping(v) && (tree.get(v, "image").is_some() || tree.get(v, "build").is_some())
         });
@@ -310,7 +313,7 @@ fn learn_style(text: &str, tree: &Tree, services: &[Service]) -> FileStyle {
                 entries,
                 flow: false,
             } => {
-                for &(k, v) in tree.pairs(*entries) {
+                for (k, v) in tree.pairs(*entries) {
                     let Kind::Sequence { flow: false, items } = tree.node(v).kind else {
                         continue;
                     };
@@ -337,7 +340,7 @@ fn learn_style(text: &str, tree: &Tree, services: &[Service]) -> FileStyle {
         }
     }
     for s in services {
-        for &(_, v) in tree.entries(s.map) {
+        for (_, v) in tree.entries(s.map) {
             match tree.node(v).kind {
                 Kind::Sequence { flow: true, .. } => flow_lists += 1,
                 Kind::Sequence { flow: false, .. } => block_lists += 1,

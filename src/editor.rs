@@ -69,13 +69,13 @@ impl<'a> Editor<'a> {
         if flow {
             let v = self.flow_value(value);
             return Some(match entries.last() {
-                Some(&(_, last)) => Edit::insertion(tree.node(last).end(), format!(", {key}: {v}")),
+                Some((_, last)) => Edit::insertion(tree.node(last).end(), format!(", {key}: {v}")),
                 None => Edit::insertion(node.start() + 1, format!("{key}: {v}, ")),
             });
         }
         let text = self.text();
-        let &(first_key, _) = entries.first()?;
-        let &(_, last_value) = entries.last()?;
+        let (first_key, _) = entries.first()?;
+        let (_, last_value) = entries.last()?;
         let key_start = tree.node(first_key).start();
         if !starts_line(text, key_start) {
             return None;
@@ -85,7 +85,7 @@ impl<'a> Editor<'a> {
         if at == text.len() && !text.ends_with('\n') && self.ends_in_block_scalar(last_value) {
             // A block scalar that ends the file without a line break would gain one if we
             // wrote after it; write before the last key instead.
-            let &(last_key, _) = entries.last()?;
+            let (last_key, _) = entries.last()?;
             let k = tree.node(last_key).start();
             if !starts_line(text, k) {
                 return None;
@@ -121,7 +121,7 @@ impl<'a> Editor<'a> {
                     flow: false,
                     entries,
                 } => match tree.pairs(*entries).last() {
-                    Some(&(_, v)) => id = v,
+                    Some((_, v)) => id = v,
                     None => return false,
                 },
                 Kind::Sequence { flow: false, items } => match tree.seq(*items).last() {
@@ -218,13 +218,13 @@ impl<'a> Editor<'a> {
         if entries.len() < 2 {
             return None;
         }
-        let (k, v) = entries[index];
+        let (k, v) = entries.get(index)?;
         if flow {
             if index > 0 {
-                let prev_end = tree.node(entries[index - 1].1).end();
+                let prev_end = tree.node(entries.get(index - 1)?.1).end();
                 return Some(Edit::deletion(prev_end, tree.node(v).end()));
             }
-            let next_key = tree.node(entries[1].0).start();
+            let next_key = tree.node(entries.get(1)?.0).start();
             return Some(Edit::deletion(tree.node(k).start(), next_key));
         }
         let key_start = tree.node(k).start();

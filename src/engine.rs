@@ -55,7 +55,7 @@ fn merged_services(
         if depth > 32 {
             continue;
         }
-        for &(k, v) in tree.entries(m) {
+        for (k, v) in tree.entries(m) {
             if !tree.is_merge_key(k) {
                 continue;
             }
@@ -91,7 +91,7 @@ const NEEDS_KEYS: &[&str] = &[
 /// Whether mapping `map` sets one of [`NEEDS_KEYS`] itself (not through a merge key).
 fn sets_own_needs(doc: &Document, map: crate::yaml::NodeId) -> bool {
     let tree = &doc.tree;
-    tree.entries(map).iter().any(|&(k, _)| {
+    tree.entries(map).iter().any(|(k, _)| {
         !tree.is_merge_key(k) && tree.scalar(k).is_some_and(|key| NEEDS_KEYS.contains(&key))
     })
 }

@@ -404,6 +404,92 @@ impl Nodes {
     }
 }
 
+/// The value of key `k`: the node right after it, unless `far` (in key order) says
+/// otherwise (a key that is a collection, `? [a, b]: c`, is followed by its items).
+#[inline]
+fn value_of(k: NodeId, far: &[(NodeId, NodeId)]) -> NodeId {
+    if far.is_empty() {
+        return k + 1;
+    }
+    match far.binary_search_by_key(&k, |&(key, _)| key) {
+        Ok(i) => far[i].1,
+        Err(_) => k + 1,
+    }
+}
+
+/// The `(key, value)` entries of one mapping, in source order. Only keys are stored: a
+/// value is almost always the node made right after its key, which halves what a big
+/// file's mappings take.
+#[derive(Clone, Copy, Debug)]
+pub struct Entries<'t> {
+    keys: &'t [NodeId],
+    far: &'t [(NodeId, NodeId)],
+}
+
+impl<'t> Entries<'t> {
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Entry `i`.
+    pub fn get(&self, i: usize) -> Option<(NodeId, NodeId)> {
+        self.keys.get(i).map(|&k| (k, value_of(k, self.far)))
+    }
+
+    pub fn first(&self) -> Option<(NodeId, NodeId)> {
+        self.get(0)
+    }
+
+    pub fn last(&self) -> Option<(NodeId, NodeId)> {
+        self.get(self.keys.len().wrapping_sub(1))
+    }
+
+    pub fn iter(&self) -> EntryIter<'t> {
+        EntryIter {
+            keys: self.keys.iter(),
+            far: self.far,
+        }
+    }
+}
+
+impl<'t> IntoIterator for Entries<'t> {
+    type Item = (NodeId, NodeId);
+    type IntoIter = EntryIter<'t>;
+    fn into_iter(self) -> EntryIter<'t> {
+        self.iter()
+    }
+}
+
+/// The `(key, value)` entries of a mapping, one after another.
+#[derive(Clone, Debug)]
+pub struct EntryIter<'t> {
+    keys: std::slice::Iter<'t, NodeId>,
+    far: &'t [(NodeId, NodeId)],
+}
+
+impl Iterator for EntryIter<'_> {
+    type Item = (NodeId, NodeId);
+    #[inline]
+    fn next(&mut self) -> Option<(NodeId, NodeId)> {
+        self.keys.next().map(|&k| (k, value_of(k, self.far)))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.keys.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for EntryIter<'_> {
+    fn next_back(&mut self) -> Option<(NodeId, NodeId)> {
+        self.keys.next_back().map(|&k| (k, value_of(k, self.far)))
+    }
+}
+
+impl ExactSizeIterator for EntryIter<'_> {}
+
 /// Move the items of `from` to the end of `to`, each through `f`. The copy runs from the
 /// back in chunks and gives each chunk's memory back once it is copied, so appending a big
 /// part of a tree never holds two copies of it.
@@ -444,8 +530,10 @@ pub const COMMENT_DIRECTIVE: &str = "compose-harden:";
 pub struct Tree {
     text: String,
     nodes: Nodes,
-    /// Every mapping's `(key, value)` pairs, one run per mapping.
-    pairs: Vec<(NodeId, NodeId)>,
+    /// Every mapping's keys, one run per mapping (see [`Entries`] for their values).
+    keys: Vec<NodeId>,
+    /// The values of keys whose value is not the node after them, by key.
+    far: Vec<(NodeId, NodeId)>,
     /// Every sequence's items, one run per sequence.
     seq_items: Vec<NodeId>,
     /// The text of scalars not written verbatim in the source, back to back.
@@ -668,7 +756,8 @@ impl Tree {
         let tree = Tree {
             text,
             nodes: parts.nodes,
-            pairs: parts.pairs,
+            keys: parts.keys,
+            far: parts.far,
             seq_items: parts.seq_items,
             values: parts.values,
             meta: parts.meta,
@@ -781,12 +870,12 @@ fn parse_in_parts(text: &str, p: usize, q: usize, limits: Limits) -> Option<Part
     );
     let (mut a, b) = (a?, b?);
     // The services mapping: the value of the last top-level key, written as a block.
-    let &(key, services) = a.block_entries(a.root)?.last()?;
+    let (key, services) = a.block_entries(a.root)?.last()?;
     if a.scalar(text, key) != Some("services") || a.block_entries(services).is_none() {
         return None;
     }
     let column = |parts: &Parts, map: NodeId| {
-        let &(first, _) = parts.block_entries(map)?.first()?;
+        let (first, _) = parts.block_entries(map)?.first()?;
         let start = parts.nodes.start(first) as usize;
         let line = text[..start].rfind('\n').map_or(0, |i| i + 1);
         text[line..start]
@@ -811,7 +900,7 @@ fn parse_in_parts(text: &str, p: usize, q: usize, limits: Limits) -> Option<Part
 
 impl Parts {
     /// The entries of `id` when it is a block mapping.
-    fn block_entries(&self, id: NodeId) -> Option<&[(NodeId, NodeId)]> {
+    fn block_entries(&self, id: NodeId) -> Option<Entries<'_>> {
         if id as usize >= self.nodes.len() {
             return None;
         }
@@ -819,7 +908,10 @@ impl Parts {
             Kind::Mapping {
                 flow: false,
                 entries,
-            } => Some(&self.pairs[entries.range()]),
+            } => Some(Entries {
+                keys: &self.keys[entries.range()],
+                far: &self.far,
+            }),
             _ => None,
         }
     }
@@ -844,7 +936,7 @@ impl Parts {
     /// anchor no part defines.
     fn append_entries(&mut self, next: Parts, map: NodeId) -> Option<()> {
         let off = self.nodes.len() as NodeId;
-        let (pair_off, item_off) = (self.pairs.len() as u32, self.seq_items.len() as u32);
+        let (pair_off, item_off) = (self.keys.len() as u32, self.seq_items.len() as u32);
         let value_off = self.values.len() as u32;
         // An alias `next` could not resolve names the latest anchor of that name before it.
         let mut targets = Vec::with_capacity(next.unresolved.len());
@@ -855,7 +947,10 @@ impl Parts {
         for (id, target) in targets {
             self.nodes.set_alias(id, target);
         }
-        append_from_back(&mut self.pairs, next.pairs, |(k, v)| (k + off, v + off));
+        append_from_back(&mut self.keys, next.keys, |k| k + off);
+        // Every node of `next` comes after every node here: `far` stays in key order.
+        self.far
+            .extend(next.far.iter().map(|&(k, v)| (k + off, v + off)));
         self.seq_items
             .extend(next.seq_items.iter().map(|&i| i + off));
         self.values.push_str(&next.values);
@@ -870,14 +965,15 @@ impl Parts {
         }
         // `map` takes the entries of the next part's top level, which is left empty.
         let next_root = next.root + off;
-        let mut joined: Vec<(NodeId, NodeId)> = self.block_entries(map)?.to_vec();
-        joined.extend_from_slice(self.block_entries(next_root)?);
-        let &(_, last) = joined.last()?;
+        let mut joined: Vec<NodeId> = self.block_entries(map)?.keys.to_vec();
+        let next_entries = self.block_entries(next_root)?;
+        joined.extend_from_slice(next_entries.keys);
+        let (_, last) = next_entries.last().or(self.block_entries(map)?.last())?;
         let run = Span {
-            start: self.pairs.len() as u32,
+            start: self.keys.len() as u32,
             len: joined.len() as u32,
         };
-        self.pairs.extend(joined);
+        self.keys.extend(joined);
         self.nodes.set_span(next_root, Span { start: 0, len: 0 })?;
         self.nodes.set_span(map, run)?;
         // Block collections end where their last child ends: `map`, and the top level
@@ -914,7 +1010,8 @@ pub fn both<A: Send, B: Send>(
 /// whole text.
 struct Parts {
     nodes: Nodes,
-    pairs: Vec<(NodeId, NodeId)>,
+    keys: Vec<NodeId>,
+    far: Vec<(NodeId, NodeId)>,
     seq_items: Vec<NodeId>,
     values: String,
     meta: Vec<(NodeId, Meta)>,
@@ -958,7 +1055,8 @@ fn build(
     // first part reserves for the parts that will be appended to it.
     let room = if base == 0 { text.len() } else { part.len() };
     let mut nodes = Nodes::with_capacity(room / 10 + 16);
-    let mut pairs: Vec<(NodeId, NodeId)> = Vec::with_capacity(room / 24 + 16);
+    let mut keys: Vec<NodeId> = Vec::with_capacity(room / 24 + 16);
+    let mut far: Vec<(NodeId, NodeId)> = Vec::new();
     let mut seq_items: Vec<NodeId> = Vec::new();
     let mut pending: Vec<NodeId> = Vec::new();
     let mut comments = Vec::new();
@@ -1123,11 +1221,16 @@ fn build(
                 let children = &pending[frame.base..];
                 let last = children.last().copied();
                 let run = if frame.map {
-                    let start = pairs.len() as u32;
-                    pairs.extend(children.chunks_exact(2).map(|c| (c[0], c[1])));
+                    let start = keys.len() as u32;
+                    for c in children.chunks_exact(2) {
+                        keys.push(c[0]);
+                        if c[1] != c[0] + 1 {
+                            far.push((c[0], c[1]));
+                        }
+                    }
                     Span {
                         start,
-                        len: pairs.len() as u32 - start,
+                        len: keys.len() as u32 - start,
                     }
                 } else {
                     let start = seq_items.len() as u32;
@@ -1209,9 +1312,12 @@ fn build(
             message: "the file holds no YAML content".into(),
         });
     };
+    // Values that are not the node after their key, in key order for lookups.
+    far.sort_unstable();
     Ok(Parts {
         nodes,
-        pairs,
+        keys,
+        far,
         seq_items,
         values,
         meta,
@@ -1245,9 +1351,9 @@ impl Tree {
             let Some(entries) = self.nodes.mapping_entries(id as NodeId) else {
                 continue;
             };
-            let entries = &self.pairs[entries.range()];
+            let entries = &self.keys[entries.range()];
             seen.clear();
-            for (i, &(k, _)) in entries.iter().enumerate() {
+            for (i, &k) in entries.iter().enumerate() {
                 let Some(key) = self.scalar(k) else { continue };
                 if key == "<<" && self.tag(k).is_none() {
                     continue;
@@ -1256,7 +1362,7 @@ impl Tree {
                 let dup = if entries.len() <= 16 {
                     entries[..i]
                         .iter()
-                        .any(|&(p, _)| self.scalar(p) == Some(key) && !self.is_merge_key(p))
+                        .any(|&p| self.scalar(p) == Some(key) && !self.is_merge_key(p))
                 } else {
                     !seen.insert(key)
                 };
@@ -1303,9 +1409,10 @@ impl Tree {
                 self.raw_end(id),
             ));
             let mut children: Vec<NodeId> = match n.kind {
-                Kind::Mapping { entries, .. } => self.pairs[entries.range()]
+                Kind::Mapping { entries, .. } => self
+                    .pairs(entries)
                     .iter()
-                    .flat_map(|&(k, v)| [k, v])
+                    .flat_map(|(k, v)| [k, v])
                     .collect(),
                 Kind::Sequence { items, .. } => self.seq_items[items.range()].to_vec(),
                 _ => Vec::new(),
@@ -1408,10 +1515,13 @@ impl Tree {
     }
 
     /// The `(key, value)` pairs of a mapping (after following aliases), in source order.
-    pub fn entries(&self, id: NodeId) -> &[(NodeId, NodeId)] {
+    pub fn entries(&self, id: NodeId) -> Entries<'_> {
         match self.nodes.mapping_entries(self.resolve(id)) {
-            Some(entries) => &self.pairs[entries.range()],
-            None => &[],
+            Some(entries) => self.pairs(entries),
+            None => Entries {
+                keys: &[],
+                far: &[],
+            },
         }
     }
 
@@ -1424,8 +1534,11 @@ impl Tree {
     }
 
     /// The pairs a mapping's [`Kind::Mapping::entries`] names.
-    pub fn pairs(&self, run: Span) -> &[(NodeId, NodeId)] {
-        &self.pairs[run.range()]
+    pub fn pairs(&self, run: Span) -> Entries<'_> {
+        Entries {
+            keys: &self.keys[run.range()],
+            far: &self.far,
+        }
     }
 
     /// The items a sequence's [`Kind::Sequence::items`] names.
@@ -1451,8 +1564,7 @@ impl Tree {
         self.entries(map)
             .iter()
             .rev()
-            .find(|(k, _)| self.scalar(*k) == Some(key) && !self.is_merge_key(*k))
-            .copied()
+            .find(|&(k, _)| self.scalar(k) == Some(key) && !self.is_merge_key(k))
     }
 
     pub fn is_merge_key(&self, k: NodeId) -> bool {
@@ -1475,7 +1587,7 @@ impl Tree {
         if let Some((k, v)) = self.get(map, key) {
             return Some((k, v, depth == 0));
         }
-        for &(k, v) in self.entries(map) {
+        for (k, v) in self.entries(map) {
             if !self.is_merge_key(k) {
                 continue;
             }
@@ -1545,8 +1657,12 @@ impl Tree {
             (ALIAS, target) => target.start,
             (SEQUENCE, items) => self.seq_items[items.start as usize + i],
             (MAPPING, entries) => {
-                let (k, v) = self.pairs[entries.start as usize + i / 2];
-                if i.is_multiple_of(2) { k } else { v }
+                let k = self.keys[entries.start as usize + i / 2];
+                if i.is_multiple_of(2) {
+                    k
+                } else {
+                    value_of(k, &self.far)
+                }
             }
             _ => id,
         };
@@ -1655,14 +1771,14 @@ impl Tree {
                 }
             }
             Kind::Mapping { entries, .. } => {
-                let entries = &self.pairs[entries.range()];
+                let entries = self.pairs(entries);
                 let keep = |k: NodeId| match (mask, self.scalar(k)) {
                     (Some(m), Some(key)) => !m.contains(&key),
                     _ => true,
                 };
                 h.write_u8(D_MAP);
-                h.write_usize(entries.iter().filter(|(k, _)| keep(*k)).count());
-                for &(k, v) in entries.iter().filter(|(k, _)| keep(*k)) {
+                h.write_usize(entries.iter().filter(|&(k, _)| keep(k)).count());
+                for (k, v) in entries.iter().filter(|&(k, _)| keep(k)) {
                     let merge = self.is_merge_key(k);
                     self.digest_into(h, k, None, memo, depth + 1)?;
                     self.digest_into(h, v, if merge { mask } else { None }, memo, depth + 1)?;
@@ -1731,7 +1847,7 @@ impl Tree {
             return Err("merge keys nest too deeply".into());
         }
         let mut merged: Vec<(Value, Value)> = Vec::new();
-        for &(k, v) in self.entries(map) {
+        for (k, v) in self.entries(map) {
             if self.is_merge_key(k) {
                 let sources = self.merge_sources(v);
                 for s in sources {
@@ -1864,7 +1980,7 @@ mod tests {
         // Anchors redefined later in the file are followed as the whole file reads them.
         let services = parts.get(parts.root, "services").unwrap().1;
         let e = parts.get(services, "e").unwrap().1;
-        let merged = parts.entries(e)[0].1;
+        let merged = parts.entries(e).first().unwrap().1;
         assert_eq!(
             parts.scalar(parts.get(merged, "image").unwrap().1),
             Some("d")
@@ -1935,7 +2051,7 @@ mod tests {
         let keys = |m: NodeId| -> Vec<&str> {
             t.entries(m)
                 .iter()
-                .map(|&(k, _)| t.scalar(k).unwrap())
+                .map(|(k, _)| t.scalar(k).unwrap())
                 .collect()
         };
         assert_eq!(keys(t.root), ["s", "z"]);
@@ -1969,5 +2085,60 @@ mod tests {
         // An alias inside the node it names never ends.
         assert_eq!(size("a: &x [1, *x]\n", 1000), None);
         assert_eq!(size("a: &x {k: [*x]}\n", 1000), None);
+    }
+
+    #[test]
+    fn values_of_collection_keys_are_found() {
+        let t = tree("? [a, b]\n: c\nd: e\n? {x: 1}\n: [f]\ng: {[h]: i, j: k}\n");
+        let text = |id: NodeId| t.text()[t.node(id).start()..t.node(id).end()].to_string();
+        let top: Vec<(String, String)> = t
+            .entries(t.root)
+            .iter()
+            .map(|(k, v)| (text(k), text(v)))
+            .collect();
+        assert_eq!(
+            top,
+            [
+                ("[a, b]", "c"),
+                ("d", "e"),
+                ("{x: 1}", "[f]"),
+                ("g", "{[h]: i, j: k}")
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        let (_, g) = t.entries(t.root).last().unwrap();
+        let inner: Vec<(String, String)> = t
+            .entries(g)
+            .iter()
+            .rev()
+            .map(|(k, v)| (text(k), text(v)))
+            .collect();
+        assert_eq!(
+            inner,
+            [("j", "k"), ("[h]", "i")].map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(t.entries(g).len(), 2);
+        assert_eq!(t.get(g, "j").map(|(_, v)| text(v)).as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn collection_keys_read_the_same_in_parts() {
+        let text = concat!(
+            "x: {? [a]: b}\n",
+            "services:\n",
+            "  a:\n",
+            "    labels: {[k]: v, w: z}\n",
+            "  b:\n",
+            "    image: b\n",
+            "    x-extra:\n",
+            "      ? [m, n]\n",
+            "      : o\n",
+            "  c:\n",
+            "    image: c\n",
+            "volumes: {? [d]: e}\n",
+        );
+        let (parts, used) = in_parts(text);
+        assert!(used, "the text was read in parts");
+        assert_eq!(parts.outline(), tree(text).outline());
     }
 }

@@ -88,7 +88,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         let index = tree
             .entries(f.service.map)
             .iter()
-            .position(|&(key, _)| key == k)?;
+            .position(|(key, _)| key == k)?;
         if let Some(edit) = f.editor.remove_entry(f.service.map, index) {
             d.fix_title = Some("remove userns_mode: host".into());
             d.fix = Some(Fix::new(applicability, vec![edit]));

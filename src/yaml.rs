@@ -60,7 +60,7 @@ pub enum Kind {
     },
     Mapping {
         flow: bool,
-        /// Where the mapping's `(key, value)` pairs sit; see [`Tree::entries`].
+        /// Where the mapping's keys sit; see [`Tree::entries`] and [`Entries`].
         entries: Span,
     },
     Sequence {

@@ -81,7 +81,7 @@ pub fn hunks_undone(new: &str, undo: &[&crate::edit::Edit]) -> String {
 }
 
 /// The diff from `text` to what `edits` make of it, or (`reverse`) back.
-fn hunks_of_edits(old: &str, edits: &[&crate::edit::Edit], reverse: bool) -> String {
+fn hunks_of_edits(text: &str, edits: &[&crate::edit::Edit], reverse: bool) -> String {
     use crate::source::{line_start, next_line_start};
     if edits.is_empty() {
         return String::new();
@@ -89,17 +89,17 @@ fn hunks_of_edits(old: &str, edits: &[&crate::edit::Edit], reverse: bool) -> Str
     // The start of the line `pos` is on; the end of a text that ends with a line break is
     // on the last line.
     let line_of = |pos: usize| {
-        if pos >= old.len() && pos > 0 {
-            line_start(old, old.len() - 1)
+        if pos >= text.len() && pos > 0 {
+            line_start(text, text.len() - 1)
         } else {
-            line_start(old, pos)
+            line_start(text, pos)
         }
     };
     // Line numbers by counting line breaks forward (changes come in text order), so no
     // index of every line is built.
     let (mut counted, mut line_no) = (0usize, 0usize);
     let mut number = |pos: usize| {
-        line_no += memchr::memchr_iter(b'\n', &old.as_bytes()[counted..pos]).count();
+        line_no += memchr::memchr_iter(b'\n', &text.as_bytes()[counted..pos]).count();
         counted = pos;
         line_no
     };
@@ -113,7 +113,7 @@ fn hunks_of_edits(old: &str, edits: &[&crate::edit::Edit], reverse: bool) -> Str
     let mut delta: isize = 0;
     let mut i = 0;
     while i < edits.len() {
-        // 1. A whole-line change: the lines the edits touch, old and new, with the lines
+        // 1. A whole-line change: the lines the edits touch, before and after, with the lines
         //    the change leaves as they were trimmed at both ends.
         let a = line_of(edits[i].start);
         let mut last_end = edits[i].end;
@@ -123,19 +123,19 @@ fn hunks_of_edits(old: &str, edits: &[&crate::edit::Edit], reverse: bool) -> Str
             last_end = last_end.max(edits[j].end);
             j += 1;
         }
-        let b = next_line_start(old, line_of(last_end)).max(last_end);
+        let b = next_line_start(text, line_of(last_end)).max(last_end);
         let from = hunk.news.len();
         let mut pos = a;
         for e in &edits[i..j] {
-            hunk.news.push_str(&old[pos..e.start]);
+            hunk.news.push_str(&text[pos..e.start]);
             hunk.news.push_str(&e.content);
             pos = e.end;
         }
-        hunk.news.push_str(&old[pos..b]);
+        hunk.news.push_str(&text[pos..b]);
         let (mut olds, mut news) = (a..b, from..hunk.news.len());
         let mut line = number(a);
         while let (Some(o), Some(n)) = (
-            first_line(&old[olds.clone()]),
+            first_line(&text[olds.clone()]),
             first_line(&hunk.news[news.clone()]),
         ) && o == n
         {
@@ -144,7 +144,7 @@ fn hunks_of_edits(old: &str, edits: &[&crate::edit::Edit], reverse: bool) -> Str
             line += 1;
         }
         while let (Some(o), Some(n)) = (
-            last_line(&old[olds.clone()]),
+            last_line(&text[olds.clone()]),
             last_line(&hunk.news[news.clone()]),
         ) && o == n
         {
@@ -158,7 +158,7 @@ fn hunks_of_edits(old: &str, edits: &[&crate::edit::Edit], reverse: bool) -> Str
         }
         let mut change = Change {
             line,
-            old_lines: old[olds.clone()].split_inclusive('\n').count(),
+            old_lines: text[olds.clone()].split_inclusive('\n').count(),
             olds,
             news,
         };
@@ -168,7 +168,7 @@ fn hunks_of_edits(old: &str, edits: &[&crate::edit::Edit], reverse: bool) -> Str
             .last()
             .is_some_and(|prev| change.line > prev.line + prev.old_lines + 2 * CONTEXT)
         {
-            hunk.write(old, &mut out, &mut delta);
+            hunk.write(text, &mut out, &mut delta);
             // Of the new lines, only this change's are still needed.
             let keep = change.news.clone();
             hunk.news.truncate(keep.end);
@@ -178,7 +178,7 @@ fn hunks_of_edits(old: &str, edits: &[&crate::edit::Edit], reverse: bool) -> Str
         hunk.changes.push(change);
     }
     if !hunk.changes.is_empty() {
-        hunk.write(old, &mut out, &mut delta);
+        hunk.write(text, &mut out, &mut delta);
     }
     out
 }
@@ -250,7 +250,7 @@ impl Hunk {
             for n in plus.split_inclusive('\n') {
                 push(body, '+', n);
             }
-            read_n += olds.split_inclusive('\n').count();
+            read_n += c.old_lines;
             made_n += news.split_inclusive('\n').count();
             gap_from = c.olds.end;
         }
@@ -408,13 +408,7 @@ mod tests {
     #[test]
     fn edits_diff_matches_the_searched_diff_on_generated_edits() {
         // Lines that are all different, so the searched diff has one answer.
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::testing::numbers(0x2545_f491_4f6c_dd1d);
         for round in 0..500 {
             let mut old: String = (0..40).map(|i| format!("line {i}\n")).collect();
             if round % 5 == 0 {

@@ -243,13 +243,7 @@ mod tests {
     fn splicing_in_place_matches_splicing_a_copy() {
         // A small deterministic generator: edit sets that grow, shrink, or both, with
         // several insertions at one point, at the start and at the end.
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::testing::numbers(0x9e37_79b9_7f4a_7c15);
         let text: String = (0..200)
             .map(|i| char::from(b'a' + (i % 26) as u8))
             .collect();

@@ -28,3 +28,18 @@ pub mod rules;
 pub mod source;
 pub mod write;
 pub mod yaml;
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A small deterministic generator (xorshift) for generated test cases: each call gives
+    /// a number below `n`.
+    pub fn numbers(mut seed: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        }
+    }
+}

@@ -2,9 +2,9 @@
 //! lossless edits (only the hardening lines change) and shown as a reviewable diff.
 //!
 //! The pipeline for one file: [`document::Document::parse`] builds a read-only, span-aware
-//! view; [`engine::check`] runs the [`rules`] over each service's [`facts`]; rules return
+//! view; [`fixer::check`] runs the [`rules`] over each service's [`facts`]; rules return
 //! [`edit::Fix`]es (byte ranges and text) built by the [`editor`] in the file's own style;
-//! [`engine::fix`] applies them, re-parses, checks that nothing but hardening keys changed,
+//! [`fixer::fix`] applies them, re-parses, checks that nothing but hardening keys changed,
 //! and that a second run would change nothing.
 //!
 //! The library never prints: commands in [`app`] write to the streams they are given.
@@ -20,7 +20,7 @@ pub mod dockerfile;
 pub mod document;
 pub mod edit;
 pub mod editor;
-pub mod engine;
+pub mod fixer;
 pub mod facts;
 pub mod knowledge;
 pub mod report;

@@ -2026,7 +2026,7 @@ mod tests {
     #[test]
     fn a_line_of_spaces_deeper_than_a_block_scalar_is_part_of_it() {
         // Found by fuzzing: the new keys went in before such a line, which then left the
-        // value, and the engine refused its own edit.
+        // value, and the fixer refused its own edit.
         for (text, value) in [
             ("a: |\n  exec x\n   ", "exec x\n "),
             ("a: |\n  exec x\n   \nb: 1\n", "exec x\n \n"),

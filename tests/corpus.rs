@@ -1,12 +1,12 @@
 //! Every file of the shared corpus of real compose files (../shared/corpus/public, when it
-//! exists) is fixed without the engine refusing its own edits, and a second run changes
+//! exists) is fixed without the fixer refusing its own edits, and a second run changes
 //! nothing. Skips with a message when the corpus is absent.
 
 use std::path::{Path, PathBuf};
 
 use compose_harden::document::Document;
 use compose_harden::edit::Applicability;
-use compose_harden::engine::{self, FileError, Options};
+use compose_harden::fixer::{self, FileError, Options};
 use compose_harden::yaml::{Limits, Tree};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -47,7 +47,7 @@ fn every_corpus_file_fixes_cleanly_and_settles() {
         };
         let dir = path.parent();
         for min in [Applicability::Verified, Applicability::Unverified] {
-            match engine::fix(text.clone(), &opts, dir, min) {
+            match fixer::fix(text.clone(), &opts, dir, min) {
                 Ok(out) => {
                     if out.changed() {
                         fixed += 1;
@@ -62,7 +62,7 @@ fn every_corpus_file_fixes_cleanly_and_settles() {
                         Document::parse(out.text.clone(), Limits::default())
                             .expect("output parses");
                         let again =
-                            engine::fix(out.text.clone(), &opts, dir, min).expect("second run");
+                            fixer::fix(out.text.clone(), &opts, dir, min).expect("second run");
                         assert_eq!(
                             again.text,
                             out.text,
@@ -85,7 +85,7 @@ fn every_corpus_file_fixes_cleanly_and_settles() {
     assert_eq!(differing, 0);
 }
 
-/// Large files are read in two parts in parallel. Cut every corpus file (and the engine
+/// Large files are read in two parts in parallel. Cut every corpus file (and the fixer
 /// fixtures) where a large file would be cut: each must read exactly as it reads whole, or
 /// fail the same way.
 #[test]

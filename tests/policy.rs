@@ -5,13 +5,13 @@ use std::path::Path;
 
 use compose_harden::document::Document;
 use compose_harden::edit::Applicability;
-use compose_harden::engine::{self, Options};
+use compose_harden::fixer::{self, Options};
 use compose_harden::rules::Diagnostic;
 use compose_harden::yaml::Limits;
 
 fn findings(compose: &str, opts: &Options, dir: Option<&Path>) -> Vec<Diagnostic> {
     let doc = Document::parse(compose.to_string(), Limits::default()).unwrap();
-    engine::check(&doc, opts, dir)
+    fixer::check(&doc, opts, dir)
 }
 
 /// `(rule, applicability or "none", fix title)` for one service.
@@ -288,7 +288,7 @@ fn extends_inherits_the_base_service() {
         );
     }
     // Fixing the base first lets the children inherit instead of copying.
-    let fixed = engine::fix(
+    let fixed = fixer::fix(
         c.to_string(),
         &Options::default(),
         None,

@@ -6,7 +6,7 @@
 
 use compose_harden::document::Document;
 use compose_harden::edit::Applicability;
-use compose_harden::engine::{self, HARDENING_KEYS, Options};
+use compose_harden::fixer::{self, HARDENING_KEYS, Options};
 use compose_harden::yaml::{Limits, Tree};
 use proptest::prelude::*;
 
@@ -186,7 +186,7 @@ proptest! {
     #[test]
     fn reading_in_parts_gives_the_whole_file_tree(l in layout(), services in prop::collection::vec(svc(), 1..6)) {
         let text = render(&l, &services);
-        let fixed = engine::fix(text.clone(), &Options::default(), None, Applicability::Unverified)
+        let fixed = fixer::fix(text.clone(), &Options::default(), None, Applicability::Unverified)
             .expect("fixes")
             .text;
         for t in [text, fixed] {
@@ -202,10 +202,10 @@ proptest! {
         let before = Document::parse(text.clone(), Limits::default()).expect("generated input parses");
         let opts = Options::default();
         for min in [Applicability::Verified, Applicability::Unverified] {
-            let fixed = engine::fix(text.clone(), &opts, None, min).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+            let fixed = fixer::fix(text.clone(), &opts, None, min).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
             let after = Document::parse(fixed.text.clone(), Limits::default()).expect("output parses");
             prop_assert_eq!(before.skeleton(HARDENING_KEYS).unwrap(), after.skeleton(HARDENING_KEYS).unwrap());
-            let again = engine::fix(fixed.text.clone(), &opts, None, min).expect("second run");
+            let again = fixer::fix(fixed.text.clone(), &opts, None, min).expect("second run");
             prop_assert_eq!(&again.text, &fixed.text);
             prop_assert_eq!(text.starts_with('\u{feff}'), fixed.text.starts_with('\u{feff}'));
             prop_assert_eq!(text.ends_with('\n'), fixed.text.ends_with('\n'));

@@ -7,7 +7,7 @@
 use compose_harden::diff;
 use compose_harden::document::Document;
 use compose_harden::edit::Applicability;
-use compose_harden::engine::{self, FileError, HARDENING_KEYS, Options};
+use compose_harden::fixer::{self, FileError, HARDENING_KEYS, Options};
 use compose_harden::yaml::{Limits, Tree};
 use libfuzzer_sys::fuzz_target;
 
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(parts, whole, "reading in parts differs from reading whole");
     let opts = Options::default();
     for min in [Applicability::Verified, Applicability::Unverified] {
-        match engine::fix(text.to_string(), &opts, None, min) {
+        match fixer::fix(text.to_string(), &opts, None, min) {
             Ok(fixed) => {
                 if !fixed.changed() {
                     continue;
@@ -29,17 +29,17 @@ fuzz_target!(|data: &[u8]| {
                     before.skeleton(HARDENING_KEYS).unwrap(),
                     after.skeleton(HARDENING_KEYS).unwrap()
                 );
-                let again = engine::fix(fixed.text.clone(), &opts, None, min).expect("second run");
+                let again = fixer::fix(fixed.text.clone(), &opts, None, min).expect("second run");
                 assert_eq!(again.text, fixed.text, "second run changed the file");
                 // With a diff asked for, the same text, and a diff that gives it.
                 let diffs = Options { diffs: true, ..opts.clone() };
-                let with_diff = engine::fix(text.to_string(), &diffs, None, min).expect("fixed once");
+                let with_diff = fixer::fix(text.to_string(), &diffs, None, min).expect("fixed once");
                 assert_eq!(with_diff.text, fixed.text);
                 let hunks = with_diff.hunks.as_deref().expect("a diff was asked for");
                 assert_eq!(diff::apply_hunks(text, hunks).as_deref(), Ok(fixed.text.as_str()));
             }
             Err(FileError::Input(_)) => {}
-            Err(FileError::Refused(m)) => panic!("engine refused its own fix: {m}"),
+            Err(FileError::Refused(m)) => panic!("fixer refused its own fix: {m}"),
         }
     }
 });

@@ -7,7 +7,7 @@ use super::inputs::*;
 use super::{ExitStatus, Io, IoResult};
 use crate::cli::{CheckArgs, Format};
 use crate::edit::Applicability;
-use crate::engine;
+use crate::fixer;
 use crate::report;
 use crate::rules::Diagnostic;
 
@@ -17,13 +17,13 @@ pub(super) fn check(args: CheckArgs, io: &mut Io) -> IoResult {
         let mut docs = Vec::with_capacity(files.len());
         for (i, f) in files.iter_mut().enumerate() {
             docs.push(
-                engine::parse(std::mem::take(&mut f.text), opts)
+                fixer::parse(std::mem::take(&mut f.text), opts)
                     .map_err(|e| (i, file_error(&f.display, e)))?,
             );
         }
         let refs: Vec<&crate::document::Document> = docs.iter().collect();
         let dir_refs: Vec<Option<&Path>> = dirs.iter().map(|d| d.as_deref()).collect();
-        let mut all = engine::check_project(&refs, opts, &dir_refs);
+        let mut all = fixer::check_project(&refs, opts, &dir_refs);
         for diags in &mut all {
             diags.sort_by_key(|d| (d.line, d.column, d.rule));
         }

@@ -7,7 +7,7 @@ use super::{ExitStatus, Io, IoResult};
 use crate::cli::FixArgs;
 use crate::diff;
 use crate::edit::Applicability;
-use crate::engine::{self, Fixed};
+use crate::fixer::{self, Fixed};
 use crate::report;
 use crate::rules::Diagnostic;
 use crate::write;
@@ -75,17 +75,17 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
             Applicability::Verified
         };
         let dirs: Vec<Option<PathBuf>> = files.iter().map(dir_of).collect();
-        let opts = &engine::Options {
+        let opts = &fixer::Options {
             diffs: diff_mode,
             ..opts.clone()
         };
-        // The engine takes the texts (and keeps only their fingerprints).
+        // The fixer takes the texts (and keeps only their fingerprints).
         let texts: Vec<(String, Option<&Path>)> = files
             .iter_mut()
             .zip(&dirs)
             .map(|(f, d)| (std::mem::take(&mut f.text), d.as_deref()))
             .collect();
-        let fixed = engine::fix_project(texts, opts, min)
+        let fixed = fixer::fix_project(texts, opts, min)
             .map_err(|(i, e)| (i, file_error(&files[i].display, e)))?;
         // Diffs are written here, on the worker threads, not while printing.
         let diffs: Vec<Option<String>> = files

@@ -10,7 +10,7 @@ use super::Io;
 use crate::cli::Shared;
 use crate::config::{self, Config};
 use crate::discover::{self, Found};
-use crate::engine::{FileError, Options};
+use crate::fixer::{FileError, Options};
 use crate::facts::Settings;
 use crate::source::LineIndex;
 use crate::yaml::Limits;

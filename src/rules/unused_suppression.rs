@@ -32,7 +32,7 @@ declare_rule! {
     pub struct UnusedSuppression;
 }
 
-/// Suppressions are matched by the engine after the other rules ran; see `engine::suppress`.
+/// Suppressions are matched by the fixer after the other rules ran; see `fixer::suppress`.
 pub fn check(_: &ServiceFacts) -> Option<Diagnostic> {
     None
 }

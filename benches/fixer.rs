@@ -3,7 +3,7 @@
 //! (../shared/corpus/public). Whole-process timings against other tools are in
 //! scripts/bench.sh.
 //!
-//!     cargo bench --bench engine
+//!     cargo bench --bench fixer
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use compose_harden::document::Document;
 use compose_harden::edit::Applicability;
-use compose_harden::engine::{self, Options};
+use compose_harden::fixer::{self, Options};
 use compose_harden::yaml::Limits;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -90,14 +90,14 @@ fn group(c: &mut Criterion, name: &str, texts: &[String]) {
     g.bench_function("check", |b| {
         b.iter(|| {
             for d in &docs {
-                black_box(engine::check(d, &opts, None).len());
+                black_box(fixer::check(d, &opts, None).len());
             }
         })
     });
     g.bench_function("fix", |b| {
         b.iter(|| {
             for t in texts {
-                let fixed = engine::fix(t.clone(), &opts, None, Applicability::Verified);
+                let fixed = fixer::fix(t.clone(), &opts, None, Applicability::Verified);
                 black_box(fixed.map(|f| f.text.len()).ok());
             }
         })
@@ -122,5 +122,5 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(engine_benches, benches);
-criterion_main!(engine_benches);
+criterion_group!(fixer_benches, benches);
+criterion_main!(fixer_benches);

@@ -30,7 +30,7 @@ pub enum FileError {
     Refused(String),
 }
 
-/// Per-run options for the engine.
+/// Per-run options for the fixer.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub settings: Settings,

@@ -1,4 +1,4 @@
-//! Fixture in, snapshot out: every file under tests/fixtures/engine is fixed with and
+//! Fixture in, snapshot out: every file under tests/fixtures/fixer is fixed with and
 //! without --unverified; the snapshot shows the findings and the diff a reviewer would
 //! read. Every fixture is also checked for "fixed output parses", "nothing but hardening
 //! keys changed", "fixing twice changes nothing" and "only insertions or whole hardening
@@ -9,7 +9,7 @@ use std::path::Path;
 use compose_harden::diff;
 use compose_harden::document::Document;
 use compose_harden::edit::Applicability;
-use compose_harden::engine::{self, HARDENING_KEYS, Options};
+use compose_harden::fixer::{self, HARDENING_KEYS, Options};
 use compose_harden::yaml::Limits;
 
 fn snapshot_settings() -> insta::Settings {
@@ -29,9 +29,9 @@ fn render(name: &str, text: &str, opts: &Options, dir: Option<&Path>) -> String 
             diffs: true,
             ..opts.clone()
         };
-        let fixed = engine::fix(text.to_string(), &with_diff, dir, min)
+        let fixed = fixer::fix(text.to_string(), &with_diff, dir, min)
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        // The diff the engine writes from its edits (or, after a second pass, from the
+        // The diff the fixer writes from its edits (or, after a second pass, from the
         // original it rebuilt) turns the original into the fixed text.
         let hunks = fixed.hunks.as_deref().expect("diffs were asked for");
         assert_eq!(
@@ -83,7 +83,7 @@ fn check_invariants(
         new.skeleton(HARDENING_KEYS).unwrap(),
         "{name}: more than hardening keys changed"
     );
-    let again = engine::fix(after.to_string(), opts, dir, min).expect("second run");
+    let again = fixer::fix(after.to_string(), opts, dir, min).expect("second run");
     assert_eq!(
         again.text, after,
         "{name}: fixing twice changed the file again"
@@ -126,10 +126,10 @@ fn check_invariants(
 }
 
 #[test]
-fn engine_fixtures() {
+fn fixer_fixtures() {
     let dir = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/engine"
+        "/tests/fixtures/fixer"
     ));
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -142,7 +142,7 @@ fn engine_fixtures() {
     for name in names {
         let text = std::fs::read_to_string(dir.join(&name)).unwrap();
         let out = render(&name, &text, &opts, None);
-        snapshot_settings().bind(|| insta::assert_snapshot!(format!("engine__{name}"), out));
+        snapshot_settings().bind(|| insta::assert_snapshot!(format!("fixer__{name}"), out));
     }
 }
 
@@ -150,13 +150,13 @@ fn engine_fixtures() {
 fn userns_remap_adds_host_where_the_daemon_requires_it() {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/engine/userns.yml"
+        "/tests/fixtures/fixer/userns.yml"
     ))
     .unwrap();
     let mut opts = Options::default();
     opts.settings.userns_remap = true;
     let out = render("userns.yml", &text, &opts, None);
-    snapshot_settings().bind(|| insta::assert_snapshot!("engine__userns.yml--userns-remap", out));
+    snapshot_settings().bind(|| insta::assert_snapshot!("fixer__userns.yml--userns-remap", out));
 }
 
 #[test]
@@ -165,10 +165,10 @@ fn set_user_runs_root_then_drop_images_as_their_own_user() {
     let mut opts = Options::default();
     opts.settings.set_user = true;
     let out = render("set-user.yml", text, &opts, None);
-    snapshot_settings().bind(|| insta::assert_snapshot!("engine__set-user", out));
+    snapshot_settings().bind(|| insta::assert_snapshot!("fixer__set-user", out));
 }
 
-/// Inputs the fuzzer found; each must fix cleanly (the engine refuses nothing it made).
+/// Inputs the fuzzer found; each must fix cleanly (the fixer refuses nothing it made).
 #[test]
 fn fuzz_regressions() {
     let dir = Path::new(concat!(
@@ -186,7 +186,7 @@ fn fuzz_regressions() {
             continue;
         }
         for min in [Applicability::Verified, Applicability::Unverified] {
-            let fixed = engine::fix(text.clone(), &opts, None, min)
+            let fixed = fixer::fix(text.clone(), &opts, None, min)
                 .unwrap_or_else(|e| panic!("{name}: {e:?}"));
             check_invariants(&name, &text, &fixed.text, &opts, None, min);
         }

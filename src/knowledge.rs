@@ -32,7 +32,11 @@ pub enum Confidence {
     Pattern,
     Inferred,
     FromSource,
+    /// Read from the image itself (its config and layers), keyed by its digest.
+    Inspected,
     Verified,
+    /// Measured on a real engine for one image digest (`compose-harden learn`).
+    Measured,
 }
 
 impl Confidence {
@@ -43,6 +47,8 @@ impl Confidence {
             Confidence::Inferred => "inferred",
             Confidence::Pattern => "pattern",
             Confidence::Unverified => "unverified",
+            Confidence::Inspected => "inspected",
+            Confidence::Measured => "measured",
         }
     }
 
@@ -58,6 +64,14 @@ pub struct Profile {
     pub repos: Vec<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The tags (globs) whose Dockerfile and entrypoint were read or run for this row. A
+    /// service whose tag is outside them, or unknown, gets the row's facts without the
+    /// row's confidence. `["*"]` says the behaviour was checked not to depend on the tag.
+    #[serde(default)]
+    pub checked_tags: Vec<String>,
+    /// The image digest a `measured` or `inspected` row holds for (`sha256:…`).
+    #[serde(default)]
+    pub digest: Option<String>,
     pub class: Class,
     pub image_user: String,
     #[serde(default)]

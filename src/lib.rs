@@ -25,6 +25,7 @@ pub mod facts;
 pub mod knowledge;
 pub mod report;
 pub mod rules;
+pub mod runtime;
 pub mod source;
 pub mod write;
 pub mod yaml;

@@ -10,8 +10,8 @@ use super::Io;
 use crate::cli::Shared;
 use crate::config::{self, Config};
 use crate::discover::{self, Found};
-use crate::fixer::{FileError, Options};
 use crate::facts::Settings;
+use crate::fixer::{FileError, Options};
 use crate::source::LineIndex;
 use crate::yaml::Limits;
 
@@ -350,7 +350,6 @@ pub(super) fn process<T: Send>(
     io: &mut Io,
     work: impl Fn(&mut [Input], &Options, bool) -> Result<Vec<T>, (usize, FileProblem)> + Sync,
 ) -> Processed<T> {
-    crate::knowledge::warm_up();
     let (inputs, _) = inputs(shared, io);
     let opts = configs(shared, &inputs);
     let groups = groups(&inputs);

@@ -4,108 +4,42 @@
 
 use std::sync::OnceLock;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// How an image starts and drops privileges (domain classes A–E).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Class {
-    /// Root entrypoint that prepares its volumes, then steps down (gosu, su-exec, setpriv).
-    RootThenDrop,
-    /// The image's own `USER` is not root.
-    NonRoot,
-    /// A root master that starts unprivileged workers (nginx, httpd, php-fpm).
-    SelfDroppingDaemon,
-    /// Root, never drops, needs no capabilities (static binaries).
-    RootNoDrop,
-    /// A general base image; what it needs depends on the service's own command.
-    BaseImage,
-    /// Needs root and broad capabilities by design; report, never harden automatically.
-    DoNotHarden,
-}
+mod profile;
 
-/// How well a fact is established.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Confidence {
-    Unverified,
-    Pattern,
-    Inferred,
-    FromSource,
-    /// Read from the image itself (its config and layers), keyed by its digest.
-    Inspected,
-    Verified,
-    /// Measured on a real engine for one image digest (`compose-harden learn`).
-    Measured,
-}
+pub use profile::{Class, Confidence, Profile};
 
-impl Confidence {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Confidence::Verified => "verified",
-            Confidence::FromSource => "from-source",
-            Confidence::Inferred => "inferred",
-            Confidence::Pattern => "pattern",
-            Confidence::Unverified => "unverified",
-            Confidence::Inspected => "inspected",
-            Confidence::Measured => "measured",
-        }
+/// The tables `build.rs` makes from `src/knowledge/*.toml`: `ROWS` (each row as JSON),
+/// `KEYS` (what matching reads), `EXACT` (sorted repository → rows) and `GLOBBED`.
+mod table {
+    /// What a row matches on, kept apart so that matching decodes nothing.
+    pub struct Key {
+        pub repos: &'static [&'static str],
+        pub tags: &'static [&'static str],
     }
-
-    /// Whether fixes built on this fact may be applied without `--unverified`.
-    pub fn is_trusted(self) -> bool {
-        self >= Confidence::Inferred
-    }
+    include!(concat!(env!("OUT_DIR"), "/knowledge.rs"));
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Profile {
-    pub repos: Vec<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// The tags (globs) whose Dockerfile and entrypoint were read or run for this row. A
-    /// service whose tag is outside them, or unknown, gets the row's facts without the
-    /// row's confidence. `["*"]` says the behaviour was checked not to depend on the tag.
-    #[serde(default)]
-    pub checked_tags: Vec<String>,
-    /// The image digest a `measured` or `inspected` row holds for (`sha256:…`).
-    #[serde(default)]
-    pub digest: Option<String>,
-    pub class: Class,
-    pub image_user: String,
-    #[serde(default)]
-    pub user: Option<String>,
-    pub caps_as_root: Vec<String>,
-    pub caps_as_nonroot: Vec<String>,
-    #[serde(default)]
-    pub low_ports: Vec<u16>,
-    pub nnp: bool,
-    pub confidence: Confidence,
-    pub why: String,
-    #[serde(default)]
-    pub notes: Option<String>,
-    pub sources: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProfileFile {
-    image: Vec<Profile>,
-}
-
-const IMAGES: &str = include_str!("knowledge/images.toml");
-
-/// The built-in profiles, in priority order (first match wins).
-pub fn builtin() -> &'static [Profile] {
-    static CELL: OnceLock<Vec<Profile>> = OnceLock::new();
-    CELL.get_or_init(|| {
-        parse_profiles(IMAGES).expect("the built-in images.toml is checked by tests")
+/// Row `i`, decoded from its JSON the first time it is asked for.
+fn row(i: usize) -> &'static Profile {
+    static CELLS: [OnceLock<Profile>; table::ROWS.len()] =
+        [const { OnceLock::new() }; table::ROWS.len()];
+    CELLS[i].get_or_init(|| {
+        serde_json::from_str(table::ROWS[i]).expect("build.rs wrote this row from a Profile")
     })
 }
 
+/// The built-in profiles, in priority order (first match wins). Decodes every row: a
+/// lookup needs none of this (see [`lookup`]).
+pub fn builtin() -> &'static [Profile] {
+    static CELL: OnceLock<Vec<Profile>> = OnceLock::new();
+    CELL.get_or_init(|| (0..table::ROWS.len()).map(|i| row(i).clone()).collect())
+}
+
+/// Parse profile rows written like `src/knowledge/images.toml` (`[[image]]` tables).
 pub fn parse_profiles(text: &str) -> Result<Vec<Profile>, String> {
-    toml::from_str::<ProfileFile>(text)
+    toml::from_str::<profile::ProfileFile>(text)
         .map(|f| f.image)
         .map_err(|e| e.to_string())
 }
@@ -259,46 +193,41 @@ impl Profile {
     }
 }
 
-/// Built-in profiles indexed by exact repository name; profiles whose repos are globs are
-/// kept aside. Lookups keep the file's order: first match wins.
-struct Index {
-    exact: std::collections::HashMap<&'static str, Vec<usize>>,
-    globbed: Vec<usize>,
+fn key_matches(key: &table::Key, image: &ImageRef) -> bool {
+    if !key.repos.iter().any(|r| glob(r, &image.repo)) {
+        return false;
+    }
+    if key.tags.is_empty() {
+        return true;
+    }
+    match &image.tag {
+        Some(tag) => key.tags.iter().any(|t| glob(t, tag)),
+        None => false,
+    }
 }
 
-/// Parse the built-in profiles now (on a background thread, while the inputs are being
-/// found and read) so the first service to be checked does not wait for them.
-pub fn warm_up() {
-    rayon::spawn(|| {
-        index();
-    });
-}
-
-fn index() -> &'static Index {
-    static CELL: OnceLock<Index> = OnceLock::new();
-    CELL.get_or_init(|| {
-        let mut exact: std::collections::HashMap<&'static str, Vec<usize>> =
-            std::collections::HashMap::new();
-        let mut globbed = Vec::new();
-        for (i, p) in builtin().iter().enumerate() {
-            for r in &p.repos {
-                if r.contains(['*', '?']) {
-                    if globbed.last() != Some(&i) {
-                        globbed.push(i);
-                    }
-                } else {
-                    let v = exact.entry(r.as_str()).or_default();
-                    if v.last() != Some(&i) {
-                        v.push(i);
-                    }
-                }
+/// The built-in rows that can match `repo`, in the files' order: the rows naming it
+/// exactly (a binary search) merged with the rows whose repos are globs.
+fn candidates(repo: &str) -> impl Iterator<Item = usize> {
+    let exact = table::EXACT
+        .binary_search_by(|(r, _)| (*r).cmp(repo))
+        .map_or(&[][..], |i| table::EXACT[i].1);
+    let (mut e, mut g) = (exact.iter().peekable(), table::GLOBBED.iter().peekable());
+    std::iter::from_fn(move || match (e.peek(), g.peek()) {
+        (Some(a), Some(b)) if a <= b => {
+            if a == b {
+                g.next();
             }
+            e.next()
         }
-        Index { exact, globbed }
+        (_, Some(_)) => g.next(),
+        _ => e.next(),
     })
+    .map(|&i| i as usize)
 }
 
 /// The first profile (extra profiles first, then the built-in ones) matching `image`.
+/// Only the row that matches is decoded.
 pub fn lookup<'p>(extra: &'p [Profile], image: &ImageRef) -> Option<&'p Profile>
 where
     'static: 'p,
@@ -306,20 +235,9 @@ where
     if let Some(p) = extra.iter().find(|p| p.matches(image)) {
         return Some(p);
     }
-    let idx = index();
-    let profiles = builtin();
-    let mut candidates: Vec<usize> = idx
-        .exact
-        .get(image.repo.as_str())
-        .cloned()
-        .unwrap_or_default();
-    candidates.extend(idx.globbed.iter().copied());
-    candidates.sort_unstable();
-    candidates.dedup();
-    candidates
-        .into_iter()
-        .map(|i| &profiles[i])
-        .find(|p| p.matches(image))
+    candidates(&image.repo)
+        .find(|&i| key_matches(&table::KEYS[i], image))
+        .map(row)
 }
 
 #[cfg(test)]
@@ -364,6 +282,50 @@ mod tests {
         assert!(!glob("7*", "17"));
         assert!(glob("bitnami/*", "bitnami/redis"));
         assert!(glob("a?c", "abc"));
+    }
+
+    #[test]
+    fn the_embedded_rows_are_the_row_files_in_order() {
+        let mut files: Vec<_> = std::fs::read_dir("src/knowledge")
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .filter(|p| !p.ends_with("signatures.toml"))
+            .collect();
+        files.sort_by_key(|p| (!p.ends_with("images.toml"), p.clone()));
+        let mut rows = Vec::new();
+        for f in files {
+            rows.extend(parse_profiles(&std::fs::read_to_string(f).unwrap()).unwrap());
+        }
+        let json = |v: &[Profile]| serde_json::to_string(v).unwrap();
+        assert_eq!(json(builtin()), json(&rows));
+    }
+
+    /// The indexed lookup finds what walking every row in order finds.
+    #[test]
+    fn lookup_by_repository_is_the_first_match_of_a_walk() {
+        let rows = builtin();
+        let mut probes = vec![image("bitnami/unknown:1"), image("nope"), image("redis")];
+        for p in rows {
+            for r in &p.repos {
+                let r = r.replace(['*', '?'], "x");
+                probes.push(image(&r));
+                for t in p.tags.iter().chain([&"latest".to_string()]) {
+                    probes.push(image(&format!("{r}:{}", t.replace(['*', '?'], "1"))));
+                }
+            }
+        }
+        for probe in &probes {
+            let walked = rows.iter().find(|p| p.matches(probe));
+            let found = lookup(&[], probe);
+            assert_eq!(
+                found.map(|p| serde_json::to_string(p).unwrap()),
+                walked.map(|p| serde_json::to_string(p).unwrap()),
+                "{}",
+                probe.display()
+            );
+        }
+        assert!(probes.len() > 300, "{} probes", probes.len());
     }
 
     #[test]

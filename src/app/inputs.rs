@@ -350,7 +350,6 @@ pub(super) fn process<T: Send>(
     io: &mut Io,
     work: impl Fn(&mut [Input], &Options, bool) -> Result<Vec<T>, (usize, FileProblem)> + Sync,
 ) -> Processed<T> {
-    crate::knowledge::warm_up();
     let (inputs, _) = inputs(shared, io);
     let opts = configs(shared, &inputs);
     let groups = groups(&inputs);

@@ -94,13 +94,24 @@ struct ProfileFile {
     image: Vec<Profile>,
 }
 
-const IMAGES: &str = include_str!("knowledge/images.toml");
+/// The built-in profile files, in priority order: hand-checked rows first, then the official
+/// images, then the vendor families (whose globs must not shadow the rows above them).
+const FILES: &[(&str, &str)] = &[
+    ("images.toml", include_str!("knowledge/images.toml")),
+    ("official.toml", include_str!("knowledge/official.toml")),
+    ("vendors.toml", include_str!("knowledge/vendors.toml")),
+];
 
 /// The built-in profiles, in priority order (first match wins).
 pub fn builtin() -> &'static [Profile] {
     static CELL: OnceLock<Vec<Profile>> = OnceLock::new();
     CELL.get_or_init(|| {
-        parse_profiles(IMAGES).expect("the built-in images.toml is checked by tests")
+        FILES
+            .iter()
+            .flat_map(|(_, text)| {
+                parse_profiles(text).expect("the built-in profile files are checked by tests")
+            })
+            .collect()
     })
 }
 

@@ -10,8 +10,8 @@ use super::Io;
 use crate::cli::Shared;
 use crate::config::{self, Config};
 use crate::discover::{self, Found};
-use crate::fixer::{FileError, Options};
 use crate::facts::Settings;
+use crate::fixer::{FileError, Options};
 use crate::source::LineIndex;
 use crate::yaml::Limits;
 

@@ -8,6 +8,9 @@ use serde::Deserialize;
 
 use crate::knowledge::Profile;
 
+/// Largest configuration file read.
+const MAX_CONFIG: u64 = 1 << 20;
+
 pub const FILE_NAMES: &[&str] = &["compose-harden.toml", ".compose-harden.toml"];
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -69,12 +72,8 @@ impl Config {
 
     /// Read and parse a config file; an error carries its position when it has one.
     pub fn load(path: &Path) -> Result<Config, (Option<(usize, usize)>, String)> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            (
-                None,
-                format!("cannot read config: {}", e.to_string().to_lowercase()),
-            )
-        })?;
+        let text = crate::fsread::read_text(path, MAX_CONFIG)
+            .map_err(|e| (None, format!("cannot read config: {}", e.message())))?;
         Config::parse_at(&text).map_err(|(l, c, m)| (Some((l, c)), m))
     }
 }

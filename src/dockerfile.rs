@@ -141,19 +141,10 @@ pub fn inspect(
 }
 
 fn read_small(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| io_reason(&e))?;
-    if !meta.is_file() || meta.len() > MAX_READ {
-        return Err("not a regular file of at most 1 MiB".into());
-    }
-    std::fs::read_to_string(path).map_err(|e| io_reason(&e))
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "not found".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string().to_lowercase(),
-    }
+    crate::fsread::read_text(path, MAX_READ).map_err(|e| match e {
+        crate::fsread::ReadError::NotFound => "not found".into(),
+        e => e.message(),
+    })
 }
 
 /// Whether a start script switches user or ownership (and so needs capabilities as root).

@@ -7,6 +7,7 @@ use super::{ExitStatus, Io, IoResult};
 use crate::cli::FixArgs;
 use crate::diff;
 use crate::edit::Applicability;
+use crate::escape::visible;
 use crate::fixer::{self, Fixed};
 use crate::report;
 use crate::rules::Diagnostic;
@@ -62,6 +63,14 @@ impl Tally {
     }
 }
 
+fn interrupted(display: &str) -> FileProblem {
+    FileProblem {
+        display: display.to_string(),
+        at: None,
+        message: INTERRUPTED.into(),
+    }
+}
+
 pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -96,7 +105,12 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                 Some(diff::with_header(f.display.trim_start_matches('/'), hunks))
             })
             .collect();
-        if !diff_mode {
+        if !diff_mode && fixed.iter().any(|x| x.changed()) {
+            // Asked to stop while this project was read: leave all of its files as they are.
+            if crate::fsread::stop_flag().load(std::sync::atomic::Ordering::SeqCst) {
+                return Err((0, interrupted(&files[0].display)));
+            }
+            crate::fsread::reading_flag().store(false, std::sync::atomic::Ordering::SeqCst);
             for (i, (f, x)) in files.iter().zip(&fixed).enumerate() {
                 if let (true, Some(path), Some(original)) = (x.changed(), &f.path, x.original) {
                     write::replace(path, original, x.text.as_bytes()).map_err(|m| {
@@ -134,7 +148,7 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                     writeln!(
                         io.stderr,
                         "{}: {}",
-                        input.display,
+                        visible(&input.display),
                         if fixed.changed() {
                             "changed"
                         } else {
@@ -148,13 +162,13 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                             writeln!(
                                 io.stderr,
                                 "{}:{}:{}: {} {} service {:?}: {}",
-                                input.display,
+                                visible(&input.display),
                                 d.line,
                                 d.column,
                                 if diff_mode { "would fix" } else { "fixed" },
                                 d.rule,
                                 d.service,
-                                d.fix_title.as_deref().unwrap_or("")
+                                visible(d.fix_title.as_deref().unwrap_or(""))
                             )?;
                         }
                     }
@@ -164,7 +178,12 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                         writeln!(
                             io.stderr,
                             "{}:{}:{}: {} {} ({})",
-                            input.display, d.line, d.column, d.rule, d.message, d.reason
+                            visible(&input.display),
+                            d.line,
+                            d.column,
+                            d.rule,
+                            visible(&d.message),
+                            visible(&d.reason)
                         )?;
                     }
                 }

@@ -10,8 +10,8 @@ use super::Io;
 use crate::cli::Shared;
 use crate::config::{self, Config};
 use crate::discover::{self, Found};
-use crate::fixer::{FileError, Options};
 use crate::facts::Settings;
+use crate::fixer::{FileError, Options};
 use crate::source::LineIndex;
 use crate::yaml::Limits;
 
@@ -37,15 +37,23 @@ pub(super) struct FileProblem {
 
 impl FileProblem {
     pub(super) fn render(&self) -> String {
+        use crate::escape::visible;
+        let (path, message) = (visible(&self.display), visible(&self.message));
         match self.at {
-            Some((l, c)) => format!("{}:{l}:{c}: error: {}", self.display, self.message),
-            None => format!("{}: error: {}", self.display, self.message),
+            Some((l, c)) => format!("{path}:{l}:{c}: error: {message}"),
+            None => format!("{path}: error: {message}"),
         }
     }
 }
 
 pub(super) fn display_path(p: &Path) -> String {
-    let s = p.to_string_lossy().replace('\\', "/");
+    let s = p.to_string_lossy();
+    // On Windows `\\` separates; elsewhere it is a character of the name.
+    let s = if cfg!(windows) {
+        s.replace('\\', "/")
+    } else {
+        s.into_owned()
+    };
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
@@ -117,37 +125,15 @@ pub(super) fn configs(
 }
 
 pub(super) fn read_file(path: &Path, max_mib: u64) -> Result<Vec<u8>, FileProblem> {
-    let display = display_path(path);
-    let problem = |m: String| FileProblem {
-        display: display.clone(),
+    use crate::fsread::{self, ReadError};
+    fsread::read_bounded(path, max_mib.saturating_mul(1024 * 1024)).map_err(|e| FileProblem {
+        display: display_path(path),
         at: None,
-        message: m,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => match std::fs::symlink_metadata(path) {
-            Ok(_) => problem("broken symlink: its target does not exist".into()),
-            Err(_) => problem("no such file or directory".into()),
+        message: match e {
+            ReadError::IsDirectory => "is a directory, expected a compose file".into(),
+            ReadError::TooBig { .. } => format!("{} (--max-size)", e.message()),
+            e => e.message(),
         },
-        std::io::ErrorKind::PermissionDenied => problem("permission denied".into()),
-        _ => problem(e.to_string().to_lowercase()),
-    })?;
-    if meta.is_dir() {
-        return Err(problem("is a directory, expected a compose file".into()));
-    }
-    if !meta.is_file() {
-        return Err(problem(
-            "not a regular file (a FIFO, socket or device); skipped".into(),
-        ));
-    }
-    if meta.len() > max_mib * 1024 * 1024 {
-        return Err(problem(format!(
-            "the file is {} bytes, over the limit of {max_mib} MiB (--max-size)",
-            meta.len()
-        )));
-    }
-    std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => problem("permission denied".into()),
-        _ => problem(e.to_string().to_lowercase()),
     })
 }
 
@@ -181,15 +167,20 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
     let mut from_stdin = false;
     if paths.iter().any(|p| p.as_os_str() == "-") {
         from_stdin = true;
-        let mut buf = Vec::new();
-        let r = io.stdin.read_to_end(&mut buf);
+        let r =
+            crate::fsread::read_limited(&mut *io.stdin, shared.max_size.saturating_mul(1 << 20));
         out.push(match r {
             Err(e) => Err(FileProblem {
                 display: "-".into(),
                 at: None,
-                message: format!("cannot read standard input: {e}"),
+                message: match e {
+                    crate::fsread::ReadError::TooBig { .. } => {
+                        format!("standard input: {} (--max-size)", e.message())
+                    }
+                    e => format!("cannot read standard input: {}", e.message()),
+                },
             }),
-            Ok(_) => decode("-", buf).map(|text| Input {
+            Ok(buf) => decode("-", buf).map(|text| Input {
                 display: "-".into(),
                 path: None,
                 text,

@@ -501,3 +501,42 @@ fn sarif_uris_are_percent_encoded() {
             .unwrap();
     assert_eq!(uri, "a%20b%23c%25d/caf%C3%A9/compose.yaml");
 }
+
+// ---------------------------------------------------------------------------------------
+// 4: limits are errors
+// ---------------------------------------------------------------------------------------
+
+/// A privileged service that mounts the Docker socket, behind `depth` merge keys.
+fn merge_chain(depth: usize) -> String {
+    let mut s = String::from(
+        "x-b0: &b0\n  image: docker:27-dind\n  privileged: true\n  volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]\n",
+    );
+    for i in 1..depth {
+        s.push_str(&format!("x-b{i}: &b{i}\n  <<: *b{}\n  x-n{i}: 1\n", i - 1));
+    }
+    s.push_str(&format!("services:\n  evil:\n    <<: *b{}\n", depth - 1));
+    s
+}
+
+#[test]
+fn a_merge_chain_past_the_limit_is_an_error_not_zero_findings() {
+    let tmp = TempDir::new().unwrap();
+    write(tmp.path(), "ok.yaml", &merge_chain(32));
+    write(tmp.path(), "deep.yaml", &merge_chain(33));
+    let r = run(tmp.path(), &["check", "ok.yaml"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.contains("CH005") || r.stdout.contains("privileged"), "{}", r.stdout);
+    let line = 1 + merge_chain(33).lines().position(|l| l == "  evil:").unwrap();
+    let want = format!(
+        "deep.yaml:{line}:3: error: service \"evil\": merge keys (`<<`) chain more than 32 levels deep"
+    );
+    for args in [&["check", "deep.yaml"][..], &["fix", "--diff", "deep.yaml"], &["fix", "deep.yaml"]] {
+        let r = run(tmp.path(), args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&want),
+            "{}",
+            r.stderr
+        );
+    }
+}

@@ -78,18 +78,33 @@ impl Config {
     }
 }
 
-/// The config file that governs `dir`: the nearest one upward.
+/// The config file that governs `dir`: the nearest one upward, up to the repository root.
 pub fn find(dir: &Path) -> Option<PathBuf> {
+    find_within(dir, None)
+}
+
+/// The nearest config file upward from `dir`, searching no higher than `root` (the
+/// project root) nor than the git work tree holding `dir`: a `compose-harden.toml` above
+/// the repository an untrusted pull request is checked out in does not apply to it.
+pub fn find_within(dir: &Path, root: Option<&Path>) -> Option<PathBuf> {
     let start = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mut cur: Option<&Path> = Some(&start);
-    while let Some(d) = cur {
+    let git = crate::project::git_root(&start);
+    let stop = git.as_deref().or(root);
+    // Named relative to the current directory when it lies below it, as users name files.
+    let cwd = std::env::current_dir().and_then(std::fs::canonicalize).ok();
+    for d in start.ancestors() {
         for name in FILE_NAMES {
             let p = d.join(name);
             if p.is_file() {
-                return Some(p);
+                return Some(match cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()) {
+                    Some(rel) => rel.to_path_buf(),
+                    None => p,
+                });
             }
         }
-        cur = d.parent();
+        if stop.is_some_and(|s| d == s) {
+            break;
+        }
     }
     None
 }

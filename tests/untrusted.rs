@@ -135,6 +135,13 @@ fn a_dockerfile_symlinked_into_proc_is_not_read() {
     );
     symlink("/proc/self/status", tmp.path(), "app/Dockerfile");
     let r = run(tmp.path(), &["check", "compose.yaml"]);
+    assert!(
+        r.stdout.contains("app/Dockerfile: outside the project"),
+        "{}",
+        r.stdout
+    );
+    // Reads outside allowed, the pseudo file is still refused.
+    let r = run(tmp.path(), &["check", "--allow-outside", "compose.yaml"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stdout
@@ -525,18 +532,384 @@ fn a_merge_chain_past_the_limit_is_an_error_not_zero_findings() {
     write(tmp.path(), "deep.yaml", &merge_chain(33));
     let r = run(tmp.path(), &["check", "ok.yaml"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stdout.contains("CH005") || r.stdout.contains("privileged"), "{}", r.stdout);
-    let line = 1 + merge_chain(33).lines().position(|l| l == "  evil:").unwrap();
+    assert!(
+        r.stdout.contains("CH005") || r.stdout.contains("privileged"),
+        "{}",
+        r.stdout
+    );
+    let line = 1 + merge_chain(33)
+        .lines()
+        .position(|l| l == "  evil:")
+        .unwrap();
     let want = format!(
         "deep.yaml:{line}:3: error: service \"evil\": merge keys (`<<`) chain more than 32 levels deep"
     );
-    for args in [&["check", "deep.yaml"][..], &["fix", "--diff", "deep.yaml"], &["fix", "deep.yaml"]] {
+    for args in [
+        &["check", "deep.yaml"][..],
+        &["fix", "--diff", "deep.yaml"],
+        &["fix", "deep.yaml"],
+    ] {
         let r = run(tmp.path(), args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(&want), "{}", r.stderr);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 8, 9: reads and writes stay inside the project
+// ---------------------------------------------------------------------------------------
+
+/// A repository whose build context and Dockerfile point at files outside it.
+fn repo_reaching_out() -> TempDir {
+    let tmp = TempDir::new().unwrap();
+    write(
+        tmp.path(),
+        "outside/Dockerfile",
+        "FROM secret-base:1\nUSER secretuser\n",
+    );
+    fs::create_dir_all(tmp.path().join("repo/.git")).unwrap();
+    write(
+        tmp.path(),
+        "repo/compose.yaml",
+        "services:\n  up:\n    build: ../outside\n  abs:\n    build:\n      context: .\n      dockerfile: OUTSIDE_ABS\n  link:\n    build: linked\n",
+    );
+    let abs = tmp.path().join("outside/Dockerfile");
+    let text = fs::read_to_string(tmp.path().join("repo/compose.yaml")).unwrap();
+    let text = text.replace("OUTSIDE_ABS", abs.to_str().unwrap());
+    fs::write(tmp.path().join("repo/compose.yaml"), text).unwrap();
+    symlink(abs.to_str().unwrap(), tmp.path(), "repo/linked/Dockerfile");
+    tmp
+}
+
+#[test]
+fn build_files_outside_the_project_are_not_read() {
+    let tmp = repo_reaching_out();
+    for format in ["text", "sarif", "markdown", "json"] {
+        let r = run(tmp.path(), &["check", "--format", format, "repo"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
         assert!(
-            r.stderr.contains(&want),
+            !r.stdout.contains("secret"),
+            "{format} disclosed an outside file:\n{}",
+            r.stdout
+        );
+    }
+    let r = run(tmp.path(), &["check", "repo"]);
+    assert_eq!(
+        r.stdout.matches("outside the project (its git work tree, or the directory walked); not read or written without --allow-outside").count(),
+        3,
+        "{}",
+        r.stdout
+    );
+    // Allowed, they are read.
+    let r = run(tmp.path(), &["check", "--allow-outside", "repo"]);
+    assert_eq!(r.stdout.matches("secretuser").count(), 3, "{}", r.stdout);
+}
+
+#[test]
+fn without_git_the_walked_directory_bounds_reads() {
+    let tmp = repo_reaching_out();
+    fs::remove_dir(tmp.path().join("repo/.git")).unwrap();
+    let r = run(tmp.path(), &["check", "repo"]);
+    assert!(!r.stdout.contains("secret"), "{}", r.stdout);
+    let r = run(&tmp.path().join("repo"), &["check", "."]);
+    assert!(!r.stdout.contains("secret"), "{}", r.stdout);
+}
+
+#[test]
+fn fix_does_not_write_through_a_symlink_leaving_the_tree() {
+    let tmp = TempDir::new().unwrap();
+    write(tmp.path(), "victim/compose.yaml", NEEDS_FIX);
+    fs::create_dir_all(tmp.path().join("tree/.git")).unwrap();
+    symlink(
+        "../../victim/compose.yaml",
+        tmp.path(),
+        "tree/app/compose.yaml",
+    );
+    let r = run(tmp.path(), &["fix", "tree"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("tree/app/compose.yaml: error: its real path is outside the project"),
+        "{}",
+        r.stderr
+    );
+    let victim = fs::read_to_string(tmp.path().join("victim/compose.yaml")).unwrap();
+    assert_eq!(victim, NEEDS_FIX);
+    let r = run(tmp.path(), &["fix", "--allow-outside", "tree"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let victim = fs::read_to_string(tmp.path().join("victim/compose.yaml")).unwrap();
+    assert!(victim.contains("cap_drop"));
+}
+
+#[test]
+fn a_pr_body_that_is_a_symlink_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    write(tmp.path(), "compose.yaml", NEEDS_FIX);
+    write(tmp.path(), "victim", "precious\n");
+    symlink("victim", tmp.path(), "body.md");
+    let r = run(
+        tmp.path(),
+        &["fix", "--diff", "--pr-body", "body.md", "compose.yaml"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("body.md: error: cannot write the pull-request body: it is a symlink"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("victim")).unwrap(),
+        "precious\n"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 10: the configuration search stops at the repository root
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_config_above_the_repository_does_not_apply() {
+    let tmp = TempDir::new().unwrap();
+    write(
+        tmp.path(),
+        "compose-harden.toml",
+        "ignore = [\"CH001\", \"CH002\", \"CH003\", \"CH004\", \"CH005\", \"CH006\"]\n",
+    );
+    fs::create_dir_all(tmp.path().join("repo/.git")).unwrap();
+    write(tmp.path(), "repo/sub/compose.yaml", NEEDS_FIX);
+    let r = run(&tmp.path().join("repo"), &["check", "sub/compose.yaml"]);
+    assert_eq!(
+        r.code, 1,
+        "the config above the repository switched rules off:\n{}",
+        r.stderr
+    );
+    // At the repository root, it applies.
+    fs::rename(
+        tmp.path().join("compose-harden.toml"),
+        tmp.path().join("repo/compose-harden.toml"),
+    )
+    .unwrap();
+    let r = run(&tmp.path().join("repo"), &["check", "sub/compose.yaml"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+// ---------------------------------------------------------------------------------------
+// 11, 13: temporary files, owner, modes, links, attributes
+// ---------------------------------------------------------------------------------------
+
+/// A pid no process has (one that just ended).
+fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+#[test]
+fn stale_temporary_files_of_dead_runs_are_removed_and_reported() {
+    let tmp = TempDir::new().unwrap();
+    write(tmp.path(), "compose.yaml", NEEDS_FIX);
+    let stale = format!(".compose-harden-{}-0.tmp", dead_pid());
+    let live = format!(".compose-harden-{}-0.tmp", std::process::id());
+    write(tmp.path(), &stale, "half a file");
+    write(tmp.path(), &live, "another run's");
+    let r = run(tmp.path(), &["fix", "compose.yaml"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "{stale}: removed a temporary file left by an interrupted run"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!tmp.path().join(&stale).exists());
+    assert!(
+        tmp.path().join(&live).exists(),
+        "a live run's file is left alone"
+    );
+    let names: Vec<String> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn fix_run_as_another_user_refuses_to_change_the_owner() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run the binary as another user");
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let tmp = TempDir::new().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    write(tmp.path(), "compose.yaml", NEEDS_FIX);
+    let p = tmp.path().join("compose.yaml");
+    std::os::unix::fs::chown(&p, Some(1000), Some(1000)).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o666)).unwrap();
+    let child = bin()
+        .current_dir(tmp.path())
+        .args(["fix", "compose.yaml"])
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let r = finish(child, "fix as nobody");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the file belongs to 1000:1000"),
+        "{}",
+        r.stderr
+    );
+    let m = fs::metadata(&p).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1000, 1000));
+    assert_eq!(fs::read_to_string(&p).unwrap(), NEEDS_FIX);
+}
+
+#[test]
+fn owner_setuid_bits_and_xattrs_are_kept() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = TempDir::new().unwrap();
+    write(tmp.path(), "compose.yaml", NEEDS_FIX);
+    let p = tmp.path().join("compose.yaml");
+    if is_root() {
+        std::os::unix::fs::chown(&p, Some(1000), Some(1000)).unwrap();
+    }
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o6754)).unwrap();
+    let cpath = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: NUL-terminated strings and a value with its length.
+    let xattr = unsafe {
+        libc::setxattr(
+            cpath.as_ptr(),
+            c"user.origin".as_ptr(),
+            b"kept".as_ptr().cast(),
+            4,
+            0,
+        )
+    } == 0;
+    let before = fs::metadata(&p).unwrap();
+    let r = run(tmp.path(), &["fix", "compose.yaml"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let after = fs::metadata(&p).unwrap();
+    assert!(fs::read_to_string(&p).unwrap().contains("cap_drop"));
+    assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+    assert_eq!(after.mode() & 0o7777, 0o6754);
+    if xattr {
+        let mut buf = [0u8; 16];
+        // SAFETY: the buffer and its length go together.
+        let n = unsafe {
+            libc::getxattr(
+                cpath.as_ptr(),
+                c"user.origin".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                16,
+            )
+        };
+        assert_eq!(n, 4, "the user.origin attribute was lost");
+        assert_eq!(&buf[..4], b"kept");
+    } else {
+        eprintln!("user xattrs unsupported here; attribute part skipped");
+    }
+}
+
+#[test]
+fn a_file_with_hard_links_is_refused_not_split() {
+    let tmp = TempDir::new().unwrap();
+    write(tmp.path(), "compose.yaml", NEEDS_FIX);
+    fs::hard_link(
+        tmp.path().join("compose.yaml"),
+        tmp.path().join("other.yaml"),
+    )
+    .unwrap();
+    let r = run(tmp.path(), &["fix", "compose.yaml"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("compose.yaml: error: the file has 2 hard links"),
+        "{}",
+        r.stderr
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        fs::metadata(tmp.path().join("other.yaml")).unwrap().nlink(),
+        2
+    );
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("other.yaml")).unwrap(),
+        NEEDS_FIX
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 16: paths as the user gave them
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_config_error_names_the_config_as_a_relative_path() {
+    let tmp = TempDir::new().unwrap();
+    fs::create_dir_all(tmp.path().join(".git")).unwrap();
+    write(tmp.path(), "compose-harden.toml", "userr = 1\n");
+    write(tmp.path(), "sub/compose.yaml", NEEDS_FIX);
+    let r = run(tmp.path(), &["check", "sub/compose.yaml"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("compose-harden.toml:1:1: error: invalid config: unknown field `userr`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn write_errors_name_the_file_as_given() {
+    use std::os::unix::fs::PermissionsExt;
+    if is_root() {
+        // Root writes into read-only directories; the read-only file case stands in.
+        let tmp = TempDir::new().unwrap();
+        write(tmp.path(), "sub/compose.yaml", NEEDS_FIX);
+        fs::set_permissions(
+            tmp.path().join("sub/compose.yaml"),
+            fs::Permissions::from_mode(0o444),
+        )
+        .unwrap();
+        let r = run(tmp.path(), &["fix", "sub/compose.yaml"]);
+        assert_eq!(r.code, 2);
+        assert!(
+            r.stderr.starts_with("sub/compose.yaml: error: "),
             "{}",
             r.stderr
         );
+        assert!(
+            !r.stderr.contains(tmp.path().to_str().unwrap()),
+            "{}",
+            r.stderr
+        );
+        return;
     }
+    let tmp = TempDir::new().unwrap();
+    write(tmp.path(), "sub/compose.yaml", NEEDS_FIX);
+    fs::set_permissions(tmp.path().join("sub"), fs::Permissions::from_mode(0o555)).unwrap();
+    let r = run(tmp.path(), &["fix", "sub/compose.yaml"]);
+    fs::set_permissions(tmp.path().join("sub"), fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("sub/compose.yaml: error: cannot create a temporary file in sub:"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains(tmp.path().to_str().unwrap()),
+        "{}",
+        r.stderr
+    );
 }

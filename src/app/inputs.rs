@@ -26,6 +26,8 @@ pub(super) struct Input {
     pub(super) text: String,
     /// Named with `-f`: one of the files of the project.
     pub(super) project: bool,
+    /// The project root ([`crate::project`]); `None` for standard input.
+    pub(super) root: Option<PathBuf>,
 }
 
 /// A problem with one file: `path:line:col: message`.
@@ -58,7 +60,11 @@ pub(super) fn display_path(p: &Path) -> String {
 }
 
 /// Options for one file: command-line flags over its configuration file.
-pub(super) fn options(shared: &Shared, config: Option<&Config>) -> (Options, bool) {
+pub(super) fn options(
+    shared: &Shared,
+    config: Option<&Config>,
+    root: Option<PathBuf>,
+) -> (Options, bool) {
     let c = config.cloned().unwrap_or_default();
     let mut disabled = c.ignore.clone();
     disabled.extend(shared.ignore.iter().cloned());
@@ -73,6 +79,8 @@ pub(super) fn options(shared: &Shared, config: Option<&Config>) -> (Options, boo
                 .unwrap_or_else(|| "10001:10001".into()),
             extra_profiles: c.image.clone(),
             overrides: c.services.clone(),
+            root,
+            allow_outside: shared.allow_outside,
         },
         limits: Limits::default(),
         disabled,
@@ -93,6 +101,7 @@ pub(super) fn configs(
     inputs
         .iter()
         .map(|input| {
+            let root = input.as_ref().ok().and_then(|i| i.root.clone());
             let path = match &shared.config {
                 Some(p) => Some(p.clone()),
                 None => {
@@ -102,18 +111,18 @@ pub(super) fn configs(
                     };
                     found
                         .entry(dir)
-                        .or_insert_with_key(|dir| config::find(dir))
+                        .or_insert_with_key(|dir| config::find_within(dir, root.as_deref()))
                         .clone()
                 }
             };
             let Some(path) = path else {
-                return Ok(options(shared, None));
+                return Ok(options(shared, None, root));
             };
             let loaded = cache
                 .entry(path.clone())
                 .or_insert_with(|| Config::load(&path));
             match loaded {
-                Ok(c) => Ok(options(shared, Some(c))),
+                Ok(c) => Ok(options(shared, Some(c), root)),
                 Err((at, m)) => Err(FileProblem {
                     display: display_path(&path),
                     at: *at,
@@ -185,6 +194,7 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
                 path: None,
                 text,
                 project: false,
+                root: None,
             }),
         });
         paths.retain(|p| p.as_os_str() != "-");
@@ -214,8 +224,13 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
                 let display = display_path(&p);
                 let bytes = read_file(&p, max)?;
                 let text = decode(&display, bytes)?;
+                let walked = paths
+                    .iter()
+                    .find(|w| p.starts_with(w))
+                    .map(PathBuf::as_path);
                 Ok(Input {
                     display,
+                    root: crate::project::root_of(&p, walked),
                     path: Some(p),
                     text,
                     project: false,
@@ -234,6 +249,7 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
                     path: Some(p.clone()),
                     text,
                     project: true,
+                    root: crate::project::root_of(p, None),
                 }),
         );
     }

@@ -74,6 +74,10 @@ pub struct Shared {
     /// Skip files matching these globs.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// Read build contexts and Dockerfiles, and write fixes, outside the project (its git
+    /// work tree, or the directory walked).
+    #[arg(long)]
+    pub allow_outside: bool,
     /// Largest file read, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 10)]
     pub max_size: u64,

@@ -8,6 +8,9 @@ use serde::Deserialize;
 
 use crate::knowledge::Profile;
 
+/// Largest configuration file read.
+const MAX_CONFIG: u64 = 1 << 20;
+
 pub const FILE_NAMES: &[&str] = &["compose-harden.toml", ".compose-harden.toml"];
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -69,28 +72,39 @@ impl Config {
 
     /// Read and parse a config file; an error carries its position when it has one.
     pub fn load(path: &Path) -> Result<Config, (Option<(usize, usize)>, String)> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            (
-                None,
-                format!("cannot read config: {}", e.to_string().to_lowercase()),
-            )
-        })?;
+        let text = crate::fsread::read_text(path, MAX_CONFIG)
+            .map_err(|e| (None, format!("cannot read config: {}", e.message())))?;
         Config::parse_at(&text).map_err(|(l, c, m)| (Some((l, c)), m))
     }
 }
 
-/// The config file that governs `dir`: the nearest one upward.
+/// The config file that governs `dir`: the nearest one upward, up to the repository root.
 pub fn find(dir: &Path) -> Option<PathBuf> {
+    find_within(dir, None)
+}
+
+/// The nearest config file upward from `dir`, searching no higher than `root` (the
+/// project root) nor than the git work tree holding `dir`: a `compose-harden.toml` above
+/// the repository an untrusted pull request is checked out in does not apply to it.
+pub fn find_within(dir: &Path, root: Option<&Path>) -> Option<PathBuf> {
     let start = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mut cur: Option<&Path> = Some(&start);
-    while let Some(d) = cur {
+    let git = crate::project::git_root(&start);
+    let stop = git.as_deref().or(root);
+    // Named relative to the current directory when it lies below it, as users name files.
+    let cwd = std::env::current_dir().and_then(std::fs::canonicalize).ok();
+    for d in start.ancestors() {
         for name in FILE_NAMES {
             let p = d.join(name);
             if p.is_file() {
-                return Some(p);
+                return Some(match cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()) {
+                    Some(rel) => rel.to_path_buf(),
+                    None => p,
+                });
             }
         }
-        cur = d.parent();
+        if stop.is_some_and(|s| d == s) {
+            break;
+        }
     }
     None
 }

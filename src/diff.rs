@@ -27,9 +27,12 @@ pub fn with_header(path: &str, hunks: &str) -> String {
         return String::new();
     }
     let mut out = String::with_capacity(hunks.len() + 3 * path.len() + 40);
-    out.push_str(&format!(
-        "diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
-    ));
+    // Quoted the way git quotes them, so `git apply` and `patch` read back the same name.
+    let (a, b) = (
+        crate::escape::git_prefixed("a/", path),
+        crate::escape::git_prefixed("b/", path),
+    );
+    out.push_str(&format!("diff --git {a} {b}\n--- {a}\n+++ {b}\n"));
     out.push_str(hunks);
     out
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::document::Document;
-use crate::knowledge::{ImageRef, Profile};
+use crate::knowledge::ImageRef;
 use crate::yaml::NodeId;
 
 /// What the build tells us.
@@ -44,7 +44,7 @@ pub fn inspect(
     doc: &Document,
     build: NodeId,
     dir: Option<&Path>,
-    _extra: &[Profile],
+    settings: &crate::facts::Settings,
 ) -> BuildFacts {
     let tree = &doc.tree;
     let build = tree.resolve(build);
@@ -110,7 +110,7 @@ pub fn inspect(
             facts.unreadable = Some("the build context is not a local directory".into());
             return facts;
         };
-        match read_small(&ctx.join(&name)) {
+        match read_small(&ctx.join(&name), settings) {
             Ok(t) => t,
             Err(e) => {
                 facts.unreadable = Some(format!("{}: {e}", facts.dockerfile));
@@ -126,7 +126,7 @@ pub fn inspect(
     facts.user = parsed.user;
     if let Some(ctx) = &ctx_dir {
         for script in &parsed.scripts {
-            if let Ok(body) = read_small(&ctx.join(script))
+            if let Ok(body) = read_small(&ctx.join(script), settings)
                 && drops_privileges(&body)
             {
                 facts.drops_privileges = Some(script.clone());
@@ -140,20 +140,19 @@ pub fn inspect(
     facts
 }
 
-fn read_small(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| io_reason(&e))?;
-    if !meta.is_file() || meta.len() > MAX_READ {
-        return Err("not a regular file of at most 1 MiB".into());
+/// Read a build file: at most [`MAX_READ`] bytes, inside the project root unless
+/// `--allow-outside` (a `context: ../..` or a symlink must not disclose other files).
+fn read_small(path: &Path, settings: &crate::facts::Settings) -> Result<String, String> {
+    if let (Some(root), false) = (&settings.root, settings.allow_outside) {
+        crate::project::inside(path, root).map_err(|e| match e.as_str() {
+            "no such file or directory" => "not found".to_string(),
+            _ => e,
+        })?;
     }
-    std::fs::read_to_string(path).map_err(|e| io_reason(&e))
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "not found".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string().to_lowercase(),
-    }
+    crate::fsread::read_text(path, MAX_READ).map_err(|e| match e {
+        crate::fsread::ReadError::NotFound => "not found".into(),
+        e => e.message(),
+    })
 }
 
 /// Whether a start script switches user or ownership (and so needs capabilities as root).

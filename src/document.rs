@@ -23,6 +23,48 @@ pub struct Service {
     pub is_alias: bool,
 }
 
+/// The deepest chain of merge keys followed when looking a key up (see
+/// [`Tree::lookup`]); a deeper one is an error, never a key silently not found.
+pub const MAX_MERGE_DEPTH: usize = 32;
+
+/// The merge key at which a chain of `<<` merges below `map` (or below a mapping that is
+/// one of its values, such as `build:`) goes deeper than [`MAX_MERGE_DEPTH`].
+fn merges_too_deep(tree: &Tree, map: NodeId) -> Option<NodeId> {
+    let mut starts = vec![map];
+    starts.extend(
+        tree.entries(map)
+            .iter()
+            .map(|(_, v)| tree.resolve(v))
+            .filter(|&v| tree.is_mapping(v)),
+    );
+    // The deepest each mapping was reached at: a node is walked again only deeper.
+    let mut seen: std::collections::HashMap<NodeId, usize> = std::collections::HashMap::new();
+    for start in starts {
+        let mut stack = vec![(start, 0usize)];
+        while let Some((m, depth)) = stack.pop() {
+            for (k, v) in tree.entries(m) {
+                if !tree.is_merge_key(k) {
+                    continue;
+                }
+                for src in tree.merge_sources(v) {
+                    let src = tree.resolve(src);
+                    if !tree.is_mapping(src) {
+                        continue;
+                    }
+                    if depth + 1 > MAX_MERGE_DEPTH {
+                        return Some(k);
+                    }
+                    if seen.get(&src).is_none_or(|&d| d < depth + 1) {
+                        seen.insert(src, depth + 1);
+                        stack.push((src, depth + 1));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
 /// How the file writes things, learned from the file itself so new text looks native.
 #[derive(Debug, Clone)]
 pub struct FileStyle {
@@ -138,6 +180,15 @@ impl Document {
                 return Err(at(
                     k,
                     format!("not a compose file: service {name:?} {what}"),
+                ));
+            }
+            if merges_too_deep(&tree, map).is_some() {
+                return Err(at(
+                    k,
+                    format!(
+                        "service {name:?}: merge keys (`<<`) chain more than {MAX_MERGE_DEPTH} \
+                         levels deep; keys beyond that would not be seen"
+                    ),
                 ));
             }
             let is_alias = matches!(tree.node(v).kind, Kind::Alias { .. });

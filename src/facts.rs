@@ -26,6 +26,10 @@ pub struct Settings {
     pub extra_profiles: Vec<Profile>,
     /// Per-service overrides from configuration, by service name.
     pub overrides: BTreeMap<String, ServiceOverride>,
+    /// The project root ([`crate::project`]): build files outside it are not read.
+    pub root: Option<std::path::PathBuf>,
+    /// Read build files outside the project root too (`--allow-outside`).
+    pub allow_outside: bool,
 }
 
 impl Default for Settings {
@@ -36,6 +40,8 @@ impl Default for Settings {
             default_user: "10001:10001".into(),
             extra_profiles: Vec::new(),
             overrides: BTreeMap::new(),
+            root: None,
+            allow_outside: false,
         }
     }
 }
@@ -201,7 +207,7 @@ impl<'a> ServiceFacts<'a> {
         let build = stack.iter().rev().find_map(|(d, s)| {
             d.tree
                 .lookup(s.map, "build")
-                .map(|(_, v, _)| dockerfile::inspect(d, v, dir, &settings.extra_profiles))
+                .map(|(_, v, _)| dockerfile::inspect(d, v, dir, settings))
         });
         let image = match &build {
             // A build's final stage decides what runs, whatever `image:` names (the tag of the result).

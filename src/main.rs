@@ -33,8 +33,16 @@ fn main() -> ExitCode {
     };
     let stdout = std::io::stdout();
     let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = compose_harden::fsread::stop_flag();
+    let reading = compose_harden::fsread::reading_flag();
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Nothing written yet (the read phase): the first signal ends the run at once, even
+        // when a read blocks.
+        let _ = signal_hook::flag::register_conditional_shutdown(
+            signal,
+            130,
+            std::sync::Arc::clone(&reading),
+        );
         // A second signal ends the process at once.
         let _ = signal_hook::flag::register_conditional_shutdown(
             signal,

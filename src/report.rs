@@ -6,6 +6,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::edit::{Applicability, Edit};
+use crate::escape::{
+    gh_data as escape_data, gh_property as escape_property, md_code, md_text, uri_path, visible,
+};
 use crate::rules::{self, Diagnostic, REGISTRY};
 
 /// The findings of one file; `applied` says which fixes `fix` applied, when it ran.
@@ -28,23 +31,28 @@ pub fn text(files: &[FileReport]) -> String {
         for d in f.diagnostics {
             out.push_str(&format!(
                 "{}:{}:{}: {} {}\n",
-                f.path, d.line, d.column, d.rule, d.message
+                visible(f.path),
+                d.line,
+                d.column,
+                d.rule,
+                visible(&d.message)
             ));
             match (&d.fix, &d.fix_title) {
                 (Some(fix), Some(title)) => out.push_str(&format!(
-                    "  fix ({}): {title}\n",
-                    fix.applicability.as_str()
+                    "  fix ({}): {}\n",
+                    fix.applicability.as_str(),
+                    visible(title)
                 )),
                 _ => out.push_str("  no fix\n"),
             }
             let src = d
                 .source
                 .as_deref()
-                .map(|s| format!("; {s}"))
+                .map(|s| format!("; {}", visible(s)))
                 .unwrap_or_default();
             out.push_str(&format!(
                 "  why: {} [{}{src}]\n",
-                d.reason,
+                visible(&d.reason),
                 d.confidence.as_str()
             ));
         }
@@ -174,7 +182,7 @@ pub fn sarif(files: &[FileReport], errors: &[ErrorReport]) -> String {
                 "message": {"text": format!("{}. Why: {} [{}]", d.message, d.reason, d.confidence.as_str())},
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": f.path},
+                        "artifactLocation": {"uri": uri_path(f.path)},
                         "region": {"startLine": d.line, "startColumn": d.column}
                     }
                 }],
@@ -198,7 +206,7 @@ pub fn sarif(files: &[FileReport], errors: &[ErrorReport]) -> String {
                     .collect();
                 result["fixes"] = json!([{
                     "description": {"text": format!("{title} ({})", fix.applicability.as_str())},
-                    "artifactChanges": [{"artifactLocation": {"uri": f.path}, "replacements": replacements}]
+                    "artifactChanges": [{"artifactLocation": {"uri": uri_path(f.path)}, "replacements": replacements}]
                 }]);
             }
             results.push(result);
@@ -210,7 +218,7 @@ pub fn sarif(files: &[FileReport], errors: &[ErrorReport]) -> String {
             let mut n = json!({
                 "level": "error",
                 "message": {"text": e.message},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": e.path}}}]
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri_path(e.path)}}}]
             });
             if let Some((l, c)) = e.at {
                 n["locations"][0]["physicalLocation"]["region"] =
@@ -236,16 +244,6 @@ pub fn sarif(files: &[FileReport], errors: &[ErrorReport]) -> String {
     let mut s = serde_json::to_string_pretty(&log).expect("plain data serialises");
     s.push('\n');
     s
-}
-
-fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// GitHub workflow commands: one `::warning` (or `::error`) annotation per finding.
@@ -284,10 +282,6 @@ pub fn github(files: &[FileReport], errors: &[ErrorReport]) -> String {
         ));
     }
     out
-}
-
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }
 
 /// A pull-request body: what changed per file and service and why, what needs a human,
@@ -333,15 +327,15 @@ pub fn markdown(files: &[FileReport], errors: &[ErrorReport], did: bool) -> Stri
             continue;
         }
         out.push_str(&format!(
-            "\n### `{}`\n\n| service | change | why | confidence |\n|---|---|---|---|\n",
-            f.path
+            "\n### {}\n\n| service | change | why | confidence |\n|---|---|---|---|\n",
+            md_code(f.path)
         ));
         for (_, d) in rows {
             out.push_str(&format!(
-                "| `{}` | {} | {} | {} |\n",
-                md_cell(&d.service),
-                md_cell(d.fix_title.as_deref().unwrap_or("")),
-                md_cell(&d.reason),
+                "| {} | {} | {} | {} |\n",
+                md_code(&d.service),
+                md_text(d.fix_title.as_deref().unwrap_or("")),
+                md_text(&d.reason),
                 d.confidence.as_str()
             ));
         }
@@ -353,19 +347,26 @@ pub fn markdown(files: &[FileReport], errors: &[ErrorReport], did: bool) -> Stri
                 continue;
             }
             let what = match (&d.fix, &d.fix_title) {
-                (Some(_), Some(t)) => format!("not applied, may break the service: {t}"),
+                (Some(_), Some(t)) => {
+                    format!("not applied, may break the service: {}", md_text(t))
+                }
                 _ => "no automatic fix".to_string(),
             };
             review.push(format!(
-                "- `{}` service `{}`: {} {} ({what}). {}",
-                f.path, d.service, d.rule, d.message, d.reason
+                "- {} service {}: {} {} ({what}). {}",
+                md_code(f.path),
+                md_code(&d.service),
+                d.rule,
+                md_text(&d.message),
+                md_text(&d.reason)
             ));
         }
     }
     for e in errors {
         review.push(format!(
-            "- `{}`: could not be processed: {}",
-            e.path, e.message
+            "- {}: could not be processed: {}",
+            md_code(e.path),
+            md_text(e.message)
         ));
     }
     if !review.is_empty() {

@@ -95,6 +95,11 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
+    /// The length of the text, in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.len
+    }
+
     pub fn of(bytes: &[u8]) -> Fingerprint {
         use std::hash::Hasher;
         // Fixed keys: the same bytes give the same hash in every run.

@@ -7,6 +7,7 @@ use super::{ExitStatus, Io, IoResult};
 use crate::cli::FixArgs;
 use crate::diff;
 use crate::edit::Applicability;
+use crate::escape::visible;
 use crate::fixer::{self, Fixed};
 use crate::report;
 use crate::rules::Diagnostic;
@@ -62,6 +63,18 @@ impl Tally {
     }
 }
 
+fn interrupted(display: &str) -> FileProblem {
+    problem(display, INTERRUPTED.into())
+}
+
+fn problem(display: &str, message: String) -> FileProblem {
+    FileProblem {
+        display: display.to_string(),
+        at: None,
+        message,
+    }
+}
+
 pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -96,19 +109,28 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                 Some(diff::with_header(f.display.trim_start_matches('/'), hunks))
             })
             .collect();
-        if !diff_mode {
+        if !diff_mode && fixed.iter().any(|x| x.changed()) {
+            // Asked to stop while this project was read: leave all of its files as they are.
+            if crate::fsread::stop_flag().load(std::sync::atomic::Ordering::SeqCst) {
+                return Err((0, interrupted(&files[0].display)));
+            }
+            // A symlinked compose file whose target lies outside the project is not written
+            // (checked for every file of the project before any is written).
+            for (i, (f, x)) in files.iter().zip(&fixed).enumerate() {
+                if let (true, Some(path), Some(root), false) =
+                    (x.changed(), &f.path, &f.root, opts.settings.allow_outside)
+                {
+                    crate::project::inside(path, root).map_err(|e| {
+                        let message = format!("its real path is {e}");
+                        (i, problem(&f.display, message))
+                    })?;
+                }
+            }
+            crate::fsread::reading_flag().store(false, std::sync::atomic::Ordering::SeqCst);
             for (i, (f, x)) in files.iter().zip(&fixed).enumerate() {
                 if let (true, Some(path), Some(original)) = (x.changed(), &f.path, x.original) {
-                    write::replace(path, original, x.text.as_bytes()).map_err(|m| {
-                        (
-                            i,
-                            FileProblem {
-                                display: f.display.clone(),
-                                at: None,
-                                message: m,
-                            },
-                        )
-                    })?;
+                    write::replace(path, original, x.text.as_bytes())
+                        .map_err(|m| (i, problem(&f.display, m)))?;
                 }
             }
         }
@@ -134,7 +156,7 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                     writeln!(
                         io.stderr,
                         "{}: {}",
-                        input.display,
+                        visible(&input.display),
                         if fixed.changed() {
                             "changed"
                         } else {
@@ -148,13 +170,13 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                             writeln!(
                                 io.stderr,
                                 "{}:{}:{}: {} {} service {:?}: {}",
-                                input.display,
+                                visible(&input.display),
                                 d.line,
                                 d.column,
                                 if diff_mode { "would fix" } else { "fixed" },
                                 d.rule,
                                 d.service,
-                                d.fix_title.as_deref().unwrap_or("")
+                                visible(d.fix_title.as_deref().unwrap_or(""))
                             )?;
                         }
                     }
@@ -164,7 +186,12 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
                         writeln!(
                             io.stderr,
                             "{}:{}:{}: {} {} ({})",
-                            input.display, d.line, d.column, d.rule, d.message, d.reason
+                            visible(&input.display),
+                            d.line,
+                            d.column,
+                            d.rule,
+                            visible(&d.message),
+                            visible(&d.reason)
                         )?;
                     }
                 }
@@ -183,18 +210,30 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
             }
         }
     }
+    for stale in write::take_removed() {
+        let cwd = std::env::current_dir().and_then(std::fs::canonicalize).ok();
+        let shown = cwd
+            .as_deref()
+            .and_then(|c| stale.strip_prefix(c).ok())
+            .unwrap_or(&stale);
+        writeln!(
+            io.stderr,
+            "{}: removed a temporary file left by an interrupted run",
+            visible(&display_path(shown))
+        )?;
+    }
     if let Some(path) = &args.pr_body {
         let (files, errors) = split(&results, |(f, _)| {
             (&f.diagnostics[..], Some(&f.applied[..]))
         });
         let body = report::markdown(&files, &errors, !diff_mode);
-        if let Err(e) = std::fs::write(path, body) {
-            writeln!(
-                io.stderr,
-                "{}: error: cannot write the pull-request body: {}",
-                display_path(path),
-                e.to_string().to_lowercase()
-            )?;
+        crate::fsread::reading_flag().store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Err(m) = write::new_file(path, body.as_bytes()) {
+            let p = problem(
+                &display_path(path),
+                format!("cannot write the pull-request body: {m}"),
+            );
+            writeln!(io.stderr, "{}", p.render())?;
             tally.errors += 1;
         }
     }

@@ -104,26 +104,26 @@ pub(super) fn list_rules(format: ListFormat, io: &mut Io) -> IoResult {
     Ok(ExitStatus::Success)
 }
 
+/// Largest log read by `why --log`.
+const MAX_LOG: u64 = 64 << 20;
+
 pub(super) fn why(args: WhyArgs, io: &mut Io) -> IoResult {
     let text = match (&args.line, &args.log) {
         (Some(l), None) => l.clone(),
-        (None, Some(p)) if p.as_os_str() == "-" => {
-            let mut s = String::new();
-            io.stdin.read_to_string(&mut s)?;
-            s
-        }
-        (None, Some(p)) => match std::fs::read(p) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) => {
-                writeln!(
-                    io.stderr,
-                    "{}: error: {}",
-                    display_path(p),
-                    e.to_string().to_lowercase()
-                )?;
-                return Ok(ExitStatus::Error);
+        (None, Some(p)) => {
+            let read = if p.as_os_str() == "-" {
+                crate::fsread::read_limited(&mut *io.stdin, MAX_LOG)
+            } else {
+                crate::fsread::read_bounded(p, MAX_LOG)
+            };
+            match read {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => {
+                    writeln!(io.stderr, "{}: error: {}", display_path(p), e.message())?;
+                    return Ok(ExitStatus::Error);
+                }
             }
-        },
+        }
         _ => {
             writeln!(io.stderr, "error: give one log line, or --log FILE")?;
             return Ok(ExitStatus::Error);

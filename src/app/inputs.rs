@@ -26,6 +26,8 @@ pub(super) struct Input {
     pub(super) text: String,
     /// Named with `-f`: one of the files of the project.
     pub(super) project: bool,
+    /// The project root ([`crate::project`]); `None` for standard input.
+    pub(super) root: Option<PathBuf>,
 }
 
 /// A problem with one file: `path:line:col: message`.
@@ -37,20 +39,32 @@ pub(super) struct FileProblem {
 
 impl FileProblem {
     pub(super) fn render(&self) -> String {
+        use crate::escape::visible;
+        let (path, message) = (visible(&self.display), visible(&self.message));
         match self.at {
-            Some((l, c)) => format!("{}:{l}:{c}: error: {}", self.display, self.message),
-            None => format!("{}: error: {}", self.display, self.message),
+            Some((l, c)) => format!("{path}:{l}:{c}: error: {message}"),
+            None => format!("{path}: error: {message}"),
         }
     }
 }
 
 pub(super) fn display_path(p: &Path) -> String {
-    let s = p.to_string_lossy().replace('\\', "/");
+    let s = p.to_string_lossy();
+    // On Windows `\\` separates; elsewhere it is a character of the name.
+    let s = if cfg!(windows) {
+        s.replace('\\', "/")
+    } else {
+        s.into_owned()
+    };
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
 /// Options for one file: command-line flags over its configuration file.
-pub(super) fn options(shared: &Shared, config: Option<&Config>) -> (Options, bool) {
+pub(super) fn options(
+    shared: &Shared,
+    config: Option<&Config>,
+    root: Option<PathBuf>,
+) -> (Options, bool) {
     let c = config.cloned().unwrap_or_default();
     let mut disabled = c.ignore.clone();
     disabled.extend(shared.ignore.iter().cloned());
@@ -65,6 +79,8 @@ pub(super) fn options(shared: &Shared, config: Option<&Config>) -> (Options, boo
                 .unwrap_or_else(|| "10001:10001".into()),
             extra_profiles: c.image.clone(),
             overrides: c.services.clone(),
+            root,
+            allow_outside: shared.allow_outside,
         },
         limits: Limits::default(),
         disabled,
@@ -85,6 +101,7 @@ pub(super) fn configs(
     inputs
         .iter()
         .map(|input| {
+            let root = input.as_ref().ok().and_then(|i| i.root.clone());
             let path = match &shared.config {
                 Some(p) => Some(p.clone()),
                 None => {
@@ -94,18 +111,18 @@ pub(super) fn configs(
                     };
                     found
                         .entry(dir)
-                        .or_insert_with_key(|dir| config::find(dir))
+                        .or_insert_with_key(|dir| config::find_within(dir, root.as_deref()))
                         .clone()
                 }
             };
             let Some(path) = path else {
-                return Ok(options(shared, None));
+                return Ok(options(shared, None, root));
             };
             let loaded = cache
                 .entry(path.clone())
                 .or_insert_with(|| Config::load(&path));
             match loaded {
-                Ok(c) => Ok(options(shared, Some(c))),
+                Ok(c) => Ok(options(shared, Some(c), root)),
                 Err((at, m)) => Err(FileProblem {
                     display: display_path(&path),
                     at: *at,
@@ -117,37 +134,15 @@ pub(super) fn configs(
 }
 
 pub(super) fn read_file(path: &Path, max_mib: u64) -> Result<Vec<u8>, FileProblem> {
-    let display = display_path(path);
-    let problem = |m: String| FileProblem {
-        display: display.clone(),
+    use crate::fsread::{self, ReadError};
+    fsread::read_bounded(path, max_mib.saturating_mul(1024 * 1024)).map_err(|e| FileProblem {
+        display: display_path(path),
         at: None,
-        message: m,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => match std::fs::symlink_metadata(path) {
-            Ok(_) => problem("broken symlink: its target does not exist".into()),
-            Err(_) => problem("no such file or directory".into()),
+        message: match e {
+            ReadError::IsDirectory => "is a directory, expected a compose file".into(),
+            ReadError::TooBig { .. } => format!("{} (--max-size)", e.message()),
+            e => e.message(),
         },
-        std::io::ErrorKind::PermissionDenied => problem("permission denied".into()),
-        _ => problem(e.to_string().to_lowercase()),
-    })?;
-    if meta.is_dir() {
-        return Err(problem("is a directory, expected a compose file".into()));
-    }
-    if !meta.is_file() {
-        return Err(problem(
-            "not a regular file (a FIFO, socket or device); skipped".into(),
-        ));
-    }
-    if meta.len() > max_mib * 1024 * 1024 {
-        return Err(problem(format!(
-            "the file is {} bytes, over the limit of {max_mib} MiB (--max-size)",
-            meta.len()
-        )));
-    }
-    std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => problem("permission denied".into()),
-        _ => problem(e.to_string().to_lowercase()),
     })
 }
 
@@ -181,19 +176,25 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
     let mut from_stdin = false;
     if paths.iter().any(|p| p.as_os_str() == "-") {
         from_stdin = true;
-        let mut buf = Vec::new();
-        let r = io.stdin.read_to_end(&mut buf);
+        let r =
+            crate::fsread::read_limited(&mut *io.stdin, shared.max_size.saturating_mul(1 << 20));
         out.push(match r {
             Err(e) => Err(FileProblem {
                 display: "-".into(),
                 at: None,
-                message: format!("cannot read standard input: {e}"),
+                message: match e {
+                    crate::fsread::ReadError::TooBig { .. } => {
+                        format!("standard input: {} (--max-size)", e.message())
+                    }
+                    e => format!("cannot read standard input: {}", e.message()),
+                },
             }),
-            Ok(_) => decode("-", buf).map(|text| Input {
+            Ok(buf) => decode("-", buf).map(|text| Input {
                 display: "-".into(),
                 path: None,
                 text,
                 project: false,
+                root: None,
             }),
         });
         paths.retain(|p| p.as_os_str() != "-");
@@ -223,8 +224,13 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
                 let display = display_path(&p);
                 let bytes = read_file(&p, max)?;
                 let text = decode(&display, bytes)?;
+                let walked = paths
+                    .iter()
+                    .find(|w| p.starts_with(w))
+                    .map(PathBuf::as_path);
                 Ok(Input {
                     display,
+                    root: crate::project::root_of(&p, walked),
                     path: Some(p),
                     text,
                     project: false,
@@ -243,6 +249,7 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
                     path: Some(p.clone()),
                     text,
                     project: true,
+                    root: crate::project::root_of(p, None),
                 }),
         );
     }

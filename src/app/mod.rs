@@ -37,9 +37,17 @@ pub struct Io<'a> {
 }
 
 pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
+    let reading = crate::fsread::reading_flag();
     let result = match cli.command {
-        Command::Fix(args) => fix::fix(args, io),
-        Command::Check(args) => check::check(args, io),
+        Command::Fix(args) => {
+            // Until the first file is written, a signal may end the run at once.
+            reading.store(true, std::sync::atomic::Ordering::SeqCst);
+            fix::fix(args, io)
+        }
+        Command::Check(args) => {
+            reading.store(true, std::sync::atomic::Ordering::SeqCst);
+            check::check(args, io)
+        }
         Command::Rule { code } => info::rule(&code, io),
         Command::Rules { format } => info::list_rules(format, io),
         Command::Why(args) => info::why(args, io),
@@ -47,8 +55,23 @@ pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
         Command::Completions { shell } => info::completions(shell, io),
         Command::Manpage => info::manpage(io),
     };
-    // A closed pipe (`| head`) is not an error worth a message.
-    result.unwrap_or(ExitStatus::Success)
+    reading.store(false, std::sync::atomic::Ordering::SeqCst);
+    // What is still buffered must reach its reader too.
+    let flushed = io.stdout.flush().and(io.stderr.flush());
+    match result.and_then(|status| flushed.map(|_| status)) {
+        Ok(status) => status,
+        // The reader left (`| head`): the report was not delivered, so the run did not
+        // succeed; no message, nobody reads it.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitStatus::Error,
+        Err(e) => {
+            let _ = writeln!(
+                io.stderr,
+                "compose-harden: error: cannot write the output: {}",
+                crate::fsread::lower(&e)
+            );
+            ExitStatus::Error
+        }
+    }
 }
 
 type IoResult = std::io::Result<ExitStatus>;

@@ -28,6 +28,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
+    /// Run the project on a Docker engine as written and as hardened, through first start,
+    /// ready, restart and stop: does each service still work hardened?
+    Verify(VerifyArgs),
     /// Explain a container's failure log line: which capability or setting to add back.
     Why(WhyArgs),
     /// Write a commented starting compose-harden.toml into the current directory.
@@ -111,6 +114,21 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub shared: Shared,
+    /// Check only this service (repeatable; the services it depends on run too).
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+    /// Verify this complete compose file as the hardened version instead of running the fixer.
+    #[arg(long, value_name = "FILE", conflicts_with = "unverified")]
+    pub hardened: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,8 @@ mod check;
 mod fix;
 mod info;
 mod inputs;
+mod verify;
+mod verify_text;
 
 use std::io::{Read, Write};
 
@@ -50,6 +52,7 @@ pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
         }
         Command::Rule { code } => info::rule(&code, io),
         Command::Rules { format } => info::list_rules(format, io),
+        Command::Verify(args) => verify::verify(args, io),
         Command::Why(args) => info::why(args, io),
         Command::Init => info::init(io),
         Command::Completions { shell } => info::completions(shell, io),

@@ -1,0 +1,148 @@
+//! The text report of `verify`: per service its verdict, the hardening it ran with, each
+//! phase, every process with its uid/gid and capability sets, and for a failure the log
+//! line and what to add back. Log lines come from containers: control characters are
+//! escaped.
+
+use std::io::Write;
+
+use crate::runtime::lifecycle::Run;
+use crate::runtime::verdict::{Report, ServiceReport, Verdict};
+
+/// A container's text made safe for a terminal.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn list(v: &[String]) -> String {
+    format!("[{}]", v.join(", "))
+}
+
+fn phases(run: &Run) -> String {
+    run.phases
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {:.1} s ({})",
+                p.phase.as_str(),
+                if p.ok { "ok" } else { "FAILED" },
+                p.seconds,
+                clean(&p.detail)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn processes(out: &mut dyn Write, label: &str, run: &Run) -> std::io::Result<()> {
+    for p in &run.processes {
+        writeln!(
+            out,
+            "    {label:<10} pid {:<7} uid {:<5} gid {:<5} {:<16} CapEff {} CapBnd {} {} NoNewPrivs {}",
+            p.pid,
+            p.uid,
+            p.gid,
+            clean(&p.command),
+            p.cap_eff,
+            p.cap_bnd,
+            list(&p.caps_bnd),
+            u8::from(p.no_new_privs)
+        )?;
+    }
+    Ok(())
+}
+
+fn service(out: &mut dyn Write, s: &ServiceReport) -> std::io::Result<()> {
+    let head = match (s.verdict, s.phase) {
+        (Verdict::WorksHardened, _) => "works hardened".to_string(),
+        (v, Some(p)) => format!("{} at {}", v.as_str(), p.as_str()),
+        (v, None) => v.as_str().to_string(),
+    };
+    let secs: f64 = [&s.as_written, &s.hardened]
+        .iter()
+        .filter_map(|r| r.as_ref().map(Run::seconds))
+        .sum();
+    if secs > 0.0 {
+        writeln!(out, "{}: {head} ({secs:.1} s)", clean(&s.service))?;
+    } else {
+        writeln!(out, "{}: {head}", clean(&s.service))?;
+    }
+    if let Some(r) = &s.reason {
+        writeln!(out, "  reason: {}", clean(r))?;
+    }
+    if s.verdict == Verdict::Skipped {
+        return Ok(());
+    }
+    let h = &s.hardening;
+    writeln!(
+        out,
+        "  hardening: user {} cap_drop {} cap_add {} security_opt {}",
+        h.user.as_deref().map_or("(image's)".to_string(), clean),
+        list(&h.cap_drop),
+        list(&h.cap_add),
+        list(&h.security_opt)
+    )?;
+    for (label, run) in [("as written", &s.as_written), ("hardened", &s.hardened)] {
+        if let Some(run) = run {
+            writeln!(out, "  {label}: {}", phases(run))?;
+        }
+    }
+    for (label, run) in [("as written", &s.as_written), ("hardened", &s.hardened)] {
+        if let Some(run) = run {
+            processes(out, label, run)?;
+        }
+    }
+    if !s.log.is_empty() {
+        writeln!(out, "  log (last lines):")?;
+        for l in s.log.iter().rev().take(8).rev() {
+            writeln!(out, "    | {}", clean(l))?;
+        }
+    }
+    if s.verdict == Verdict::BreaksHardened {
+        match (&s.advice[..], &s.advice_from) {
+            ([], _) => writeln!(
+                out,
+                "  advice: none from the log (see `compose-harden why`)"
+            )?,
+            (caps, from) => {
+                writeln!(out, "  advice: add back {}", caps.join(", "))?;
+                if let Some(f) = from {
+                    writeln!(out, "    from: {}", clean(f))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "verify {} on engine {}, compose {}",
+        clean(&report.project),
+        clean(&report.engine.server),
+        clean(&report.engine.compose)
+    )?;
+    for s in &report.services {
+        service(out, s)?;
+    }
+    writeln!(out, "{}", super::verify::tally(&report.services))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(clean("a\u{1b}[31mb\r"), "a\\u{1b}[31mb\\r");
+        assert_eq!(clean("tab\tok é"), "tab\tok é");
+    }
+}

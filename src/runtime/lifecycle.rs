@@ -300,16 +300,28 @@ impl Runner<'_> {
             true,
         )?;
         let seen = self.c.observe()?;
-        if !up.ok && seen.is_empty() {
-            return Err(format!("the engine refused the project: {}", up.message()));
+        let refused = super::state::container_errors(&up.stderr, &self.c.name);
+        if !up.ok && seen.values().all(|c| c.status == "created") {
+            let named: Vec<String> = refused
+                .iter()
+                .map(|(s, m)| format!("service {s}: {m}"))
+                .collect();
+            return Err(format!(
+                "the engine refused the project: {}",
+                if named.is_empty() {
+                    up.message()
+                } else {
+                    named.join("; ")
+                }
+            ));
         }
         let up_error = (!up.ok).then(|| up.message());
         for svc in self.live() {
             let started = seen.get(&svc).is_some_and(|c| c.status != "created");
-            let detail = match (&up_error, started) {
-                (_, true) => "started".to_string(),
-                (Some(e), false) => e.clone(),
-                (None, false) => "no container was started".to_string(),
+            let detail = match (refused.get(&svc), &up_error, started) {
+                (_, _, true) => "started".to_string(),
+                (Some(e), _, false) | (None, Some(e), false) => e.clone(),
+                (None, None, false) => "no container was started".to_string(),
             };
             let secs = t.elapsed().as_secs_f64();
             self.record(

@@ -2,6 +2,7 @@
 //! tested on recorded `docker inspect` output: a container's state, whether a service is
 //! ready, failed or still coming up, and whether it stopped gracefully.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -154,6 +155,50 @@ pub fn rfc3339(s: &str) -> Option<f64> {
     let days = era * 146_097 + doe - 719_468;
     let frac: f64 = format!("0.{frac}").parse().ok()?;
     Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + frac)
+}
+
+/// Per service, the error `docker compose up` printed for its container
+/// (` Container <project>-<svc>-1  <message>`), progress words left out.
+pub fn container_errors(stderr: &str, project: &str) -> BTreeMap<String, String> {
+    const PROGRESS: &[&str] = &[
+        "Creating",
+        "Created",
+        "Starting",
+        "Started",
+        "Waiting",
+        "Healthy",
+        "Running",
+        "Recreate",
+        "Recreated",
+        "Stopping",
+        "Stopped",
+        "Removing",
+        "Removed",
+        "Exited",
+    ];
+    let mut out = BTreeMap::new();
+    for line in stderr.lines() {
+        let Some(rest) = line.trim().strip_prefix("Container ") else {
+            continue;
+        };
+        let Some((name, msg)) = rest.split_once(char::is_whitespace) else {
+            continue;
+        };
+        let msg = msg.trim();
+        if msg.is_empty() || PROGRESS.contains(&msg) {
+            continue;
+        }
+        let svc = name
+            .strip_prefix(project)
+            .and_then(|n| n.strip_prefix('-'))
+            .and_then(|n| n.rsplit_once('-'))
+            .filter(|(_, k)| k.chars().all(|c| c.is_ascii_digit()))
+            .map(|(s, _)| s.to_string());
+        if let Some(svc) = svc {
+            out.insert(svc, msg.to_string());
+        }
+    }
+    out
 }
 
 /// Where a service stands while a run waits for it.
@@ -406,6 +451,16 @@ mod tests {
         assert!(r.detail.contains("grace period"), "{}", r.detail);
         c.exit_code = 1;
         assert_eq!(judge_stop(&c, 0.2, g, None).detail, "exit 1 after 0.2 s");
+    }
+
+    #[test]
+    fn names_the_service_the_engine_refused() {
+        let stderr = " Network chv-1-x_default  Created\n Container chv-1-x-my-db-1  Creating\n \
+Container chv-1-x-my-db-1  can't set healthcheck.start_interval as feature require Docker Engine v25 or later\n \
+Container chv-1-x-web-1  Started\ncan't set healthcheck.start_interval\n";
+        let e = container_errors(stderr, "chv-1-x");
+        assert_eq!(e.len(), 1);
+        assert!(e["my-db"].starts_with("can't set healthcheck.start_interval"));
     }
 
     #[test]

@@ -238,12 +238,19 @@ fn prepare_and_run(args: &VerifyArgs, io: &mut Io) -> Result<(Report, Vec<Failed
         .collect();
     let mut runs: [BTreeMap<String, Run>; 2] = Default::default();
     if !to_run.is_empty() {
-        for (k, (label, project)) in [("as written", &written), ("hardened", &hardened)]
-            .into_iter()
-            .enumerate()
-        {
-            runs[k] = run_one(&engine, project, &to_run, label, io)?;
-        }
+        // Both runs at once: each has its own project name, volumes and network, and most
+        // of a run is waiting (for health, for the settle time, for a stop).
+        let (show, stop) = (io.progress, &io.stop);
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| run_one(&engine, &written, &to_run, "as written", show, stop));
+            let b = run_one(&engine, &hardened, &to_run, "hardened", show, stop);
+            (
+                a.join()
+                    .unwrap_or_else(|_| Err("the run as written panicked".into())),
+                b,
+            )
+        });
+        runs = [a?, b?];
     }
     let views = model::views(&hardened.model);
     let services = chosen
@@ -275,13 +282,13 @@ fn run_one(
     project: &Project,
     services: &[String],
     label: &str,
-    io: &mut Io,
+    show: bool,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<BTreeMap<String, Run>, Failed> {
-    let show = io.progress;
     let started = Instant::now();
     let progress = move |line: &str| {
         if show {
-            // Progress goes straight to the terminal (the worker has no handle on io).
+            // Progress goes straight to the terminal (the runs have no handle on io).
             #[allow(clippy::print_stderr)]
             {
                 eprintln!("[{:>5.1} s] {line}", started.elapsed().as_secs_f64());
@@ -291,7 +298,7 @@ fn run_one(
     let opts = lifecycle::Options {
         progress: &progress,
         label,
-        ..lifecycle::Options::new(std::sync::Arc::clone(&io.stop))
+        ..lifecycle::Options::new(std::sync::Arc::clone(stop))
     };
     lifecycle::run(engine, project, services, &BTreeMap::new(), &opts)
         .map_err(|e| format!("{label} run: {e} (everything it started was removed)"))

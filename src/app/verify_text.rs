@@ -41,12 +41,41 @@ fn phases(run: &Run) -> String {
         .join("; ")
 }
 
+/// One line per distinct process (same uid, gid, command and sets), with how many.
 fn processes(out: &mut dyn Write, label: &str, run: &Run) -> std::io::Result<()> {
+    let mut groups: Vec<(&crate::runtime::procfs::Process, usize)> = Vec::new();
     for p in &run.processes {
+        let same = |q: &crate::runtime::procfs::Process| {
+            (
+                q.uid,
+                q.gid,
+                &q.command,
+                &q.cap_eff,
+                &q.cap_bnd,
+                q.no_new_privs,
+            ) == (
+                p.uid,
+                p.gid,
+                &p.command,
+                &p.cap_eff,
+                &p.cap_bnd,
+                p.no_new_privs,
+            )
+        };
+        match groups.iter_mut().find(|(q, _)| same(q)) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((p, 1)),
+        }
+    }
+    for (p, n) in groups {
+        let pids = if n > 1 {
+            format!("{} (x{n})", p.pid)
+        } else {
+            p.pid.to_string()
+        };
         writeln!(
             out,
-            "    {label:<10} pid {:<7} uid {:<5} gid {:<5} {:<16} CapEff {} CapBnd {} {} NoNewPrivs {}",
-            p.pid,
+            "    {label:<10} pid {pids:<11} uid {:<5} gid {:<5} {:<14} CapEff {} CapBnd {} {} NoNewPrivs {}",
             p.uid,
             p.gid,
             clean(&p.command),

@@ -37,6 +37,8 @@ pub struct Output {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    /// Standard output as bytes (`docker cp … -` writes a tar stream).
+    pub raw: Vec<u8>,
 }
 
 impl Output {
@@ -191,23 +193,24 @@ impl Engine {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let stdout = out.join().unwrap_or_default();
+        let raw = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
         let status = status?;
         Ok(Output {
             ok: status.success(),
             code: status.code(),
-            stdout,
-            stderr,
+            stdout: String::from_utf8_lossy(&raw).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            raw,
         })
     }
 }
 
 /// Read a child's stream on a thread, keeping at most [`MAX_OUTPUT`] bytes.
-fn reader<R: Read + Send + 'static>(stream: Option<R>) -> std::thread::JoinHandle<String> {
+fn reader<R: Read + Send + 'static>(stream: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let Some(mut s) = stream else {
-            return String::new();
+            return Vec::new();
         };
         let mut kept = Vec::new();
         let mut buf = [0u8; 8192];
@@ -218,6 +221,6 @@ fn reader<R: Read + Send + 'static>(stream: Option<R>) -> std::thread::JoinHandl
             let room = MAX_OUTPUT.saturating_sub(kept.len());
             kept.extend_from_slice(&buf[..n.min(room)]);
         }
-        String::from_utf8_lossy(&kept).into_owned()
+        kept
     })
 }

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use super::docker::{CallError, Engine, Output};
+use super::filecaps;
 use super::model::{self, Hardening, Project};
 use super::procfs::{self, Process};
 
@@ -163,6 +164,30 @@ impl Compose<'_> {
             .unwrap_or_default()
     }
 
+    /// File capabilities of the binaries `lines` say could not be run (at most 3 looked at).
+    fn file_caps(&self, id: &str, lines: &[&str]) -> BTreeMap<String, Vec<String>> {
+        let mut paths: Vec<String> = lines
+            .iter()
+            .filter_map(|l| filecaps::refused_paths(l))
+            .collect();
+        paths.dedup();
+        let mut out = BTreeMap::new();
+        for path in paths.into_iter().take(3) {
+            let src = format!("{id}:{path}");
+            let Ok(o) = self.engine.call(
+                &["cp", "-L", &src, "-"],
+                Duration::from_secs(30),
+                Some(&self.stop),
+            ) else {
+                continue;
+            };
+            if let Some(caps) = filecaps::from_tar(&o.raw).filter(|c| !c.is_empty()) {
+                out.insert(path, caps);
+            }
+        }
+        out
+    }
+
     fn logs(&self, service: &str) -> Vec<String> {
         let tail = LOG_LINES.to_string();
         let Ok(out) = self.call(
@@ -247,10 +272,18 @@ pub fn run(
             .map(|s| (s.clone(), Run::default()))
             .collect(),
         failed: BTreeMap::new(),
+        up_seconds: 0.0,
     };
     runner.lifecycle()?;
+    let seen = compose.observe()?;
     for (svc, r) in runner.runs.iter_mut() {
         r.log = compose.logs(svc);
+        if let (Some(p), Some(c)) = (r.failed(), seen.get(svc)) {
+            let lines: Vec<&str> = std::iter::once(p.detail.as_str())
+                .chain(r.log.iter().map(String::as_str))
+                .collect();
+            r.file_caps = compose.file_caps(&c.id, &lines);
+        }
     }
     Ok(runner.runs)
 }
@@ -262,6 +295,8 @@ struct Runner<'a> {
     runs: BTreeMap<String, Run>,
     /// Services that failed a phase: they take no part in later phases.
     failed: BTreeMap<String, Phase>,
+    /// How long `up` took (a first start that fails later counts it).
+    up_seconds: f64,
 }
 
 impl Runner<'_> {
@@ -299,6 +334,7 @@ impl Runner<'_> {
             Duration::from_secs(300),
             true,
         )?;
+        self.up_seconds = t.elapsed().as_secs_f64();
         let seen = self.c.observe()?;
         let refused = super::state::container_errors(&up.stderr, &self.c.name);
         if !up.ok && seen.values().all(|c| c.status == "created") {
@@ -395,7 +431,14 @@ impl Runner<'_> {
                             Phase::FirstStart => Phase::Ready,
                             p => p,
                         };
-                        let r = PhaseResult::new(phase, false, t.elapsed().as_secs_f64(), detail);
+                        // A first start that then exits counts from the start.
+                        let secs = t.elapsed().as_secs_f64()
+                            + if phase == Phase::FirstStart {
+                                self.up_seconds
+                            } else {
+                                0.0
+                            };
+                        let r = PhaseResult::new(phase, false, secs, detail);
                         done.push((svc.clone(), r));
                     }
                 }

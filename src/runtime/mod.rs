@@ -19,6 +19,7 @@
 //! - [`verdict`]: two runs to a verdict with the advisor's advice; the JSON report.
 
 pub mod docker;
+pub mod filecaps;
 pub mod lifecycle;
 pub mod model;
 pub mod procfs;

@@ -60,6 +60,9 @@ pub struct Run {
     /// The last log lines (the report shows them for the failing run).
     #[serde(skip)]
     pub log: Vec<String>,
+    /// File capabilities of the binaries a failed run's log says could not be run.
+    #[serde(skip)]
+    pub file_caps: BTreeMap<String, Vec<String>>,
 }
 
 impl Run {

@@ -69,27 +69,54 @@ impl Report {
 }
 
 /// What the advisor reads from a failure: the failure's own detail first, then the log
-/// from its end (the latest lines are the ones nearest the failure); the first line that
-/// a specific signature explains gives the capabilities to add back (those not already
-/// in `cap_add`). A harmless earlier line (postgres's `chmod … || :`) is not advice.
-pub fn advise(detail: &str, log: &[String], cap_add: &[String]) -> (Vec<String>, Option<String>) {
-    let lines = std::iter::once(detail).chain(log.iter().rev().map(String::as_str));
+/// from its end (the latest lines are the ones nearest the failure). The first line that
+/// names a binary the run found file capabilities on, or that a specific signature
+/// explains, gives the capabilities to add back (those not already in `cap_add`). A
+/// harmless earlier line (postgres's `chmod … || :`) is not advice.
+pub fn advise(detail: &str, run: &Run, cap_add: &[String]) -> (Vec<String>, Option<String>) {
+    let missing = |caps: &[String]| -> Vec<String> {
+        caps.iter()
+            .filter(|c| !cap_add.iter().any(|a| a.eq_ignore_ascii_case(c)))
+            .cloned()
+            .collect()
+    };
+    let lines = std::iter::once(detail).chain(run.log.iter().rev().map(String::as_str));
     for line in lines {
+        let file =
+            super::filecaps::refused_paths(line).and_then(|p| Some((run.file_caps.get(&p)?, p)));
+        if let Some((caps, path)) = file {
+            let from = format!(
+                "{line} ({path} has the file capabilities {})",
+                caps.join(", ")
+            );
+            return (missing(caps), Some(from));
+        }
         let Some(sig) = crate::advisor::explain(line) else {
             continue;
         };
         if sig.id == "generic-eperm" {
             continue;
         }
-        let caps = sig
-            .add_caps
-            .iter()
-            .filter(|c| !cap_add.iter().any(|a| a.eq_ignore_ascii_case(c)))
-            .cloned()
-            .collect();
-        return (caps, Some(line.to_string()));
+        return (missing(&sig.add_caps), Some(line.to_string()));
+    }
+    if let Some(from) = stuck_signalling(detail, run) {
+        return (missing(&["KILL".to_string()]), Some(from));
     }
     (Vec::new(), None)
+}
+
+/// A stop that ended in SIGKILL while a root process ran processes of another uid: the
+/// parent could not pass the signal on without KILL (php-fpm's master, supervisors).
+fn stuck_signalling(detail: &str, run: &Run) -> Option<String> {
+    if !detail.starts_with("killed after") {
+        return None;
+    }
+    let root = run.processes.iter().find(|p| p.uid == 0)?;
+    let other = run.processes.iter().find(|p| p.uid != 0)?;
+    Some(format!(
+        "{detail}; {} (uid 0) runs processes as uid {} and signals them on stop, which needs KILL",
+        root.command, other.uid
+    ))
 }
 
 /// The verdict for one service from its runs (`None`: not run).
@@ -132,7 +159,7 @@ pub fn judge(
             r.phase = Some(p.phase);
             r.reason = Some(p.detail.clone());
             r.log = run.log.clone();
-            (r.advice, r.advice_from) = advise(&p.detail, &run.log, &r.hardening.cap_add);
+            (r.advice, r.advice_from) = advise(&p.detail, run, &r.hardening.cap_add);
         }
         None if r.hardened.is_none() || r.as_written.is_none() => {
             r.reason = Some("not run".into());
@@ -222,18 +249,64 @@ mod tests {
 
     #[test]
     fn advice_leaves_out_caps_already_added_and_reads_the_detail_first() {
-        let log = vec!["nginx: [emerg] setgid(101) failed (1: Operation not permitted)".into()];
-        let (c, _) = advise("exited with 1", &log, &["SETUID".into()]);
+        let r = run(
+            &[],
+            &["nginx: [emerg] setgid(101) failed (1: Operation not permitted)"],
+        );
+        let (c, _) = advise("exited with 1", &r, &["SETUID".into()]);
         assert_eq!(c, ["SETGID"]);
-        let (c, from) = advise("unhealthy: ping: permission denied", &log, &[]);
+        let (c, from) = advise("unhealthy: ping: permission denied", &r, &[]);
         assert_eq!(c, ["NET_RAW"]);
         assert_eq!(from.as_deref(), Some("unhealthy: ping: permission denied"));
-        let (c, from) = advise(
-            "exited with 1",
-            &["something: Operation not permitted".into()],
-            &[],
-        );
+        let r = run(&[], &["something: Operation not permitted"]);
+        let (c, from) = advise("exited with 1", &r, &[]);
         assert!(c.is_empty() && from.is_none());
+    }
+
+    #[test]
+    fn a_binary_refused_for_its_file_capability_names_that_capability() {
+        let mut r = run(
+            &[],
+            &[
+                "/usr/local/bin/lab-serve: 5: /usr/local/lib/lab/httpd: Operation not permitted",
+                "lab-serve: /usr/local/lib/lab/httpd exited with status 126",
+            ],
+        );
+        let (c, _) = advise("exited with 126", &r, &[]);
+        assert!(c.is_empty(), "no file caps read: no advice");
+        r.file_caps.insert(
+            "/usr/local/lib/lab/httpd".into(),
+            vec!["NET_BIND_SERVICE".into()],
+        );
+        let (c, from) = advise("exited with 126", &r, &[]);
+        assert_eq!(c, ["NET_BIND_SERVICE"]);
+        assert!(
+            from.unwrap()
+                .contains("has the file capabilities NET_BIND_SERVICE")
+        );
+    }
+
+    #[test]
+    fn a_root_parent_killed_at_stop_with_children_of_another_uid_needs_kill() {
+        let p = |pid, uid| crate::runtime::procfs::Process {
+            pid,
+            uid,
+            gid: uid,
+            command: "php-fpm".into(),
+            cap_eff: "00000000000000c0".into(),
+            cap_bnd: "00000000000000c0".into(),
+            caps_bnd: vec!["SETGID".into(), "SETUID".into()],
+            no_new_privs: true,
+        };
+        let mut r = run(&[], &["NOTICE: Finishing ..."]);
+        let detail = "killed after the 10 s grace period (exit 137): SIGTERM did not stop it";
+        assert!(advise(detail, &r, &[]).0.is_empty(), "no processes seen");
+        r.processes = vec![p(1, 0), p(7, 33)];
+        let (c, from) = advise(detail, &r, &["SETGID".into(), "SETUID".into()]);
+        assert_eq!(c, ["KILL"]);
+        assert!(from.unwrap().contains("uid 33"));
+        assert!(advise(detail, &r, &["KILL".into()]).0.is_empty());
+        assert!(advise("exit 1 after 0.2 s", &r, &[]).0.is_empty());
     }
 
     #[test]

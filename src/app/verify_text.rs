@@ -94,14 +94,14 @@ fn service(out: &mut dyn Write, s: &ServiceReport) -> std::io::Result<()> {
         (v, Some(p)) => format!("{} at {}", v.as_str(), p.as_str()),
         (v, None) => v.as_str().to_string(),
     };
-    let secs: f64 = [&s.as_written, &s.hardened]
+    let secs: Vec<String> = [("as written", &s.as_written), ("hardened", &s.hardened)]
         .iter()
-        .filter_map(|r| r.as_ref().map(Run::seconds))
-        .sum();
-    if secs > 0.0 {
-        writeln!(out, "{}: {head} ({secs:.1} s)", clean(&s.service))?;
-    } else {
+        .filter_map(|(l, r)| Some(format!("{l} {:.1} s", r.as_ref()?.seconds())))
+        .collect();
+    if secs.is_empty() {
         writeln!(out, "{}: {head}", clean(&s.service))?;
+    } else {
+        writeln!(out, "{}: {head} ({})", clean(&s.service), secs.join(", "))?;
     }
     if let Some(r) = &s.reason {
         writeln!(out, "  reason: {}", clean(r))?;

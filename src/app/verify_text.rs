@@ -169,6 +169,89 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()>
 mod tests {
     use super::*;
 
+    use crate::runtime::model::HardeningView;
+    use crate::runtime::procfs::parse_status;
+    use crate::runtime::state::{Phase, PhaseResult};
+    use crate::runtime::verdict::{self, EngineInfo};
+
+    fn status(uid: u32, bnd: &str) -> String {
+        format!(
+            "Name:\tnginx\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{uid}\t{uid}\t{uid}\t{uid}\n\
+CapEff:\t0000000000000000\nCapBnd:\t{bnd}\nNoNewPrivs:\t1\n"
+        )
+    }
+
+    #[test]
+    fn a_report_shows_phases_processes_and_advice() {
+        let ok = |p| PhaseResult::new(p, true, 1.0, "healthy".into());
+        let written = Run {
+            phases: vec![
+                ok(Phase::FirstStart),
+                ok(Phase::Ready),
+                ok(Phase::Restart),
+                ok(Phase::Stop),
+            ],
+            processes: [(1, 0), (7, 33), (8, 33)]
+                .iter()
+                .map(|&(pid, uid)| parse_status(pid, &status(uid, "00000000a80425fb")).unwrap())
+                .collect(),
+            ..Run::default()
+        };
+        let hardened = Run {
+            phases: vec![PhaseResult::new(
+                Phase::FirstStart,
+                false,
+                0.5,
+                "exited with 1".into(),
+            )],
+            log: vec![
+                "[emerg] chown(\"/var/cache/x\", 33) failed (1: Operation not permitted)\u{1b}[0m"
+                    .into(),
+            ],
+            ..Run::default()
+        };
+        let h = HardeningView {
+            cap_drop: vec!["ALL".into()],
+            cap_add: vec!["SETGID".into(), "SETUID".into()],
+            ..HardeningView::default()
+        };
+        let report = Report {
+            schema: verdict::SCHEMA,
+            engine: EngineInfo {
+                server: "20.10.24".into(),
+                compose: "2.40.3".into(),
+            },
+            project: "lab/projects/web".into(),
+            services: vec![verdict::judge(
+                "web",
+                None,
+                h,
+                Some(written),
+                Some(hardened),
+            )],
+        };
+        let mut out = Vec::new();
+        write(&report, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("web: breaks-hardened at first-start (as written 4.0 s, hardened 0.5 s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hardened: first-start FAILED 0.5 s (exited with 1)"),
+            "{text}"
+        );
+        // The two workers are one line.
+        assert!(text.contains("pid 7 (x2)"), "{text}");
+        assert_eq!(text.matches("uid 33").count(), 1, "{text}");
+        assert!(text.contains("advice: add back CHOWN\n"), "{text}");
+        assert!(text.contains("\\u{1b}[0m"), "escaped: {text}");
+        assert!(!text.contains('\u{1b}'));
+        assert!(
+            text.ends_with("0 works hardened, 1 breaks hardened, 0 broken as written, 0 skipped\n")
+        );
+    }
+
     #[test]
     fn control_characters_are_escaped() {
         assert_eq!(clean("a\u{1b}[31mb\r"), "a\\u{1b}[31mb\\r");

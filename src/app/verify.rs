@@ -102,12 +102,16 @@ fn harden(
     tmp: &Path,
 ) -> Result<Vec<PathBuf>, Failed> {
     let shared = &args.shared;
-    let config_path = shared.config.clone().or_else(|| config::find(dir));
+    let root = crate::project::root_of(&files[0], shared.paths.first().map(PathBuf::as_path));
+    let config_path = shared
+        .config
+        .clone()
+        .or_else(|| config::find_within(dir, root.as_deref()));
     let config = match &config_path {
         Some(p) => Some(Config::load(p).map_err(|(_, m)| format!("{}: {m}", display_path(p)))?),
         None => None,
     };
-    let (opts, unverified) = options(shared, config.as_ref());
+    let (opts, unverified) = options(shared, config.as_ref(), root);
     let min = if unverified {
         Applicability::Unverified
     } else {

@@ -243,10 +243,11 @@ pub fn judge(
     if c.restarts > base || c.status == "restarting" {
         return Ready::Failed {
             exited: true,
-            detail: format!(
-                "restarted by its restart policy (last exit {})",
-                c.exit_code
-            ),
+            // Between two starts the engine may already show the new run's exit code 0.
+            detail: match c.exit_code {
+                0 => "exited and was restarted by its restart policy".to_string(),
+                code => format!("exited with {code} and was restarted by its restart policy"),
+            },
         };
     }
     match c.status.as_str() {

@@ -275,7 +275,13 @@ fn prepare_and_run(args: &VerifyArgs, io: &mut Io) -> Result<(Report, Vec<Failed
             server: engine.server.clone(),
             compose: engine.compose.clone(),
         },
-        project: display_path(&dir),
+        // As the user named it: relative to the current directory when it is below it.
+        project: std::env::current_dir()
+            .ok()
+            .and_then(|c| c.canonicalize().ok())
+            .and_then(|c| dir.strip_prefix(c).ok().map(Path::to_path_buf))
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| display_path(&dir), |d| display_path(&d)),
         services,
     };
     Ok((report, errors))

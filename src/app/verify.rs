@@ -230,13 +230,10 @@ fn prepare_and_run(args: &VerifyArgs, io: &mut Io) -> Result<(Report, Vec<Failed
     } else {
         args.services.clone()
     };
-    let (skipped, errors) = skips(&engine, [&written, &hardened], &chosen);
-    let checked: Vec<String> = chosen
-        .iter()
-        .filter(|s| !skipped.contains_key(*s))
-        .cloned()
-        .collect();
-    let to_run: Vec<String> = with_dependencies(&written.model, &checked)
+    // What the chosen services depend on runs too, and is checked for running the same way.
+    let wanted = with_dependencies(&written.model, &chosen);
+    let (skipped, errors) = skips(&engine, [&written, &hardened], &wanted);
+    let to_run: Vec<String> = wanted
         .into_iter()
         .filter(|s| !skipped.contains_key(s))
         .collect();
@@ -324,4 +321,26 @@ pub(super) fn tally(services: &[ServiceReport]) -> String {
         n(Verdict::BrokenAsWritten),
         n(Verdict::Skipped)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chosen_service_brings_what_it_depends_on() {
+        let m: Value = serde_json::json!({"services": {
+            "web": {"depends_on": {"app": {"condition": "service_started"}}},
+            "app": {"depends_on": {"db": {"condition": "service_healthy"}}},
+            "db": {},
+            "other": {"depends_on": {"db": {}}}
+        }});
+        assert_eq!(with_dependencies(&m, &["web".into()]), ["app", "db", "web"]);
+        assert_eq!(with_dependencies(&m, &["db".into()]), ["db"]);
+        // A cycle ends.
+        let c: Value = serde_json::json!({"services": {
+            "a": {"depends_on": {"b": {}}}, "b": {"depends_on": {"a": {}}}
+        }});
+        assert_eq!(with_dependencies(&c, &["a".into()]), ["a", "b"]);
+    }
 }

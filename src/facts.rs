@@ -10,6 +10,7 @@ use crate::config::ServiceOverride;
 use crate::dockerfile::{self, BuildFacts};
 use crate::document::{Document, Service};
 use crate::editor::Editor;
+use crate::env::Env;
 use crate::knowledge::{self, Class, Confidence, ImageRef, Profile};
 use crate::yaml::{Kind, NodeId};
 
@@ -106,6 +107,8 @@ pub struct ServiceFacts<'a> {
     pub profile_confidence: Confidence,
     /// Why the profile's confidence was lowered, for reasons (`None` when it was not).
     pub tag_note: Option<String>,
+    /// Which variables of the image were unset and substituted as empty, for reasons.
+    pub env_note: Option<String>,
     /// The service's own `command` and `entrypoint`, joined.
     pub command: String,
     /// Every definition of the service, in file order (one unless files are merged).
@@ -220,16 +223,36 @@ impl<'a> ServiceFacts<'a> {
                 .lookup(s.map, "build")
                 .map(|(_, v, _)| dockerfile::inspect(d, v, dir, settings))
         });
-        let image = match &build {
+        let env = dir.map(Env::load).unwrap_or_default();
+        let (image, unset) = match &build {
             // A build's final stage decides what runs, whatever `image:` names (the tag of the result).
-            Some(b) => b.base.clone(),
-            None => scalar("image").and_then(|i| ImageRef::parse(&i)),
+            Some(b) => (b.base.clone(), Vec::new()),
+            None => scalar("image").map_or((None, Vec::new()), |i| image_ref(&i, &env)),
         };
+        let env_note = (!unset.is_empty()).then(|| {
+            let names: Vec<String> = unset.iter().map(|v| format!("${{{v}}}")).collect();
+            format!(
+                "{} is not set (no .env value): Compose substitutes an empty string",
+                names.join(", ")
+            )
+        });
         let profile = image
             .as_ref()
             .and_then(|i| knowledge::lookup(&settings.extra_profiles, i));
         let user = match scalar("user") {
             None => UserState::Unset,
+            Some(u) if u.contains('$') => {
+                let i = env.interpolate(&u);
+                if i.failed || !i.unset.is_empty() || i.text.trim().is_empty() {
+                    UserState::Unknown(u)
+                } else {
+                    match classify_user(&i.text) {
+                        UserState::Root(_) => UserState::Root(u),
+                        UserState::NonRoot(_) => UserState::NonRoot(u),
+                        other => other,
+                    }
+                }
+            }
             Some(u) => classify_user(&u),
         };
         let mut command = String::new();
@@ -272,6 +295,7 @@ impl<'a> ServiceFacts<'a> {
             entrypoint_overridden,
             profile_confidence,
             tag_note,
+            env_note,
             build,
             user,
             privileged: scalar("privileged").is_some_and(|s| is_true(&s)),
@@ -425,6 +449,52 @@ impl<'a> ServiceFacts<'a> {
             (None, Some(i)) => i.display(),
             (None, None) => "an image we cannot resolve".into(),
         }
+    }
+}
+
+/// The image an `image:` value names after interpolation with the project's `.env`, and
+/// the variables that were unset. A tag that is unset (or empty) is unknown.
+fn image_ref(raw: &str, env: &Env) -> (Option<ImageRef>, Vec<String>) {
+    if !raw.contains('$') {
+        return (ImageRef::parse(raw), Vec::new());
+    }
+    let (repo_raw, tag_raw) = split_tag_outside_braces(raw);
+    let repo = env.interpolate(repo_raw);
+    let tag = tag_raw.map(|t| env.interpolate(t));
+    if repo.failed || tag.as_ref().is_some_and(|t| t.failed) {
+        return (None, Vec::new());
+    }
+    let mut unset = repo.unset.clone();
+    let Some(mut image) = ImageRef::parse(repo.text.split('@').next().unwrap_or("")) else {
+        return (None, unset);
+    };
+    if let Some(t) = tag {
+        unset.extend(t.unset.iter().cloned());
+        let text = t.text.split('@').next().unwrap_or("").to_ascii_lowercase();
+        if !t.unset.is_empty() || text.is_empty() {
+            (image.tag, image.tag_unknown) = (None, true);
+        } else {
+            image.tag = Some(text);
+        }
+    }
+    (Some(image), unset)
+}
+
+/// `repo` and `tag` of an image value whose variables may hold `:` (`${TAG:-1}`).
+fn split_tag_outside_braces(raw: &str) -> (&str, Option<&str>) {
+    let (mut depth, mut slash, mut colon) = (0usize, 0usize, None);
+    for (i, c) in raw.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            '/' if depth == 0 => (slash, colon) = (i + 1, None),
+            ':' if depth == 0 && i >= slash => colon = Some(i),
+            _ => {}
+        }
+    }
+    match colon {
+        Some(i) => (&raw[..i], Some(&raw[i + 1..])),
+        None => (raw, None),
     }
 }
 

@@ -134,6 +134,9 @@ fn plan(f: &ServiceFacts) -> Result<Plan, String> {
         plan.reason
             .push_str(&format!("; not verified for this tag: {note}"));
     }
+    if let Some(note) = &f.env_note {
+        plan.reason.push_str(&format!("; {note}"));
+    }
     // DAC_READ_SEARCH is not in Docker's default set and enables open_by_handle_at(2);
     // DAC_OVERRIDE covers what a reader needs.
     for c in plan.caps.iter_mut() {

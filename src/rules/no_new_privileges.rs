@@ -81,7 +81,10 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
             f.name()
         ),
     );
-    let (confidence, reason, source) = backing(f);
+    let (confidence, mut reason, source) = backing(f);
+    if let Some(note) = &f.env_note {
+        reason.push_str(&format!("; {note}"));
+    }
     d.reason = reason.into();
     d.confidence = confidence;
     d.source = source.map(|s| s.as_str().into());

@@ -107,6 +107,8 @@ pub struct ServiceFacts<'a> {
     pub profile_confidence: Confidence,
     /// Why the profile's confidence was lowered, for reasons (`None` when it was not).
     pub tag_note: Option<String>,
+    /// Why a base file named by `extends: {file: …}` was not read (what it sets is unknown).
+    pub extends_problem: Option<String>,
     /// Which variables of the image were unset and substituted as empty, for reasons.
     pub env_note: Option<String>,
     /// The service's own `command` and `entrypoint`, joined.
@@ -296,6 +298,7 @@ impl<'a> ServiceFacts<'a> {
             profile_confidence,
             tag_note,
             env_note,
+            extends_problem: None,
             build,
             user,
             privileged: scalar("privileged").is_some_and(|s| is_true(&s)),
@@ -404,6 +407,7 @@ impl<'a> ServiceFacts<'a> {
     pub fn own_user(&self) -> Option<String> {
         let p = self.profile?;
         let fits = p.class == Class::RootThenDrop
+            && self.extends_problem.is_none()
             && self.user == UserState::Unset
             && self.build.is_none()
             && !self.entrypoint_overridden

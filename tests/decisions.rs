@@ -232,3 +232,37 @@ fn a_ping_in_the_healthcheck_needs_net_raw() {
     let c = "services:\n  s:\n    image: busybox:1.36\n    command: httpd -f\n    healthcheck:\n      test: [\"CMD\", \"ping\", \"-c1\", \"db\"]\n";
     assert!(title(&ch(c, "CH003")).contains("NET_RAW"));
 }
+
+#[test]
+fn extends_file_is_followed_within_the_project_and_reported_outside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join(".git")).unwrap();
+    std::fs::create_dir_all(d.join("app")).unwrap();
+    std::fs::write(
+        d.join("common.yml"),
+        "services:\n  priv:\n    image: docker:dind\n    privileged: true\n  sock:\n    image: traefik:v3.1\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n  loop:\n    extends:\n      file: common.yml\n      service: loop\n",
+    )
+    .unwrap();
+    let c = "services:\n  a:\n    extends:\n      file: ../common.yml\n      service: priv\n  b:\n    extends: {file: ../common.yml, service: sock}\n  dev:\n    image: nginx:1.27\n    extends: {file: /dev/zero, service: x}\n  outside:\n    image: nginx:1.27\n    extends: {file: /etc/hostname, service: x}\n  loop:\n    image: nginx:1.27\n    extends: {file: ../common.yml, service: loop}\n";
+    let all = findings_with(c, &Options::default(), Some(&d.join("app")));
+    let get = |s: &str, r: &str| all.iter().find(|x| x.service == s && x.rule == r);
+    assert!(
+        get("a", "CH005").is_some(),
+        "the base's privileged: true is seen"
+    );
+    assert!(get("a", "CH003").is_none());
+    assert!(
+        get("b", "CH006").is_some(),
+        "the base's docker.sock is seen"
+    );
+    for (s, why) in [
+        ("dev", "not a regular file"),
+        ("outside", "outside the project"),
+        ("loop", "loops"),
+    ] {
+        let caps = get(s, "CH003").unwrap();
+        assert_eq!(applicability(caps), "unverified", "{s}");
+        assert!(caps.reason.contains(why), "{s}: {}", caps.reason);
+    }
+}

@@ -103,6 +103,11 @@ fn plan(f: &ServiceFacts) -> Result<Plan, String> {
         );
         return Ok(Plan::new(caps, Confidence::Verified, reason));
     }
+    if let Some(why) = &f.extends_problem {
+        return Ok(Plan::unverified(format!(
+            "{why}: what the base service sets (privileged, pid: host, the Docker socket) is unknown"
+        )));
+    }
     let explicit_non_root = matches!(f.user, UserState::NonRoot(_));
     if let Some(p) = f.profile
         && p.class == Class::DoNotHarden

@@ -128,6 +128,13 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
 /// file capabilities used as non-root stop working).
 fn backing<'a>(f: &ServiceFacts<'a>) -> (Confidence, String, Option<&'a String>) {
     let label = f.image_label();
+    if let Some(why) = &f.extends_problem {
+        return (
+            Confidence::Unverified,
+            format!("{why}: what the base service runs is unknown"),
+            None,
+        );
+    }
     if let Some(b) = &f.build
         && b.unreadable.is_none()
         && let Some(line) = &b.gains_privileges

@@ -244,7 +244,7 @@ fn definitions_with_files<'d>(
     match crate::extends::follow(dir, &file, &svc) {
         Ok(base) => {
             let mut all: Vec<(&'d Document, &'d crate::document::Service)> =
-                base.into_iter().map(|(d, s)| (d, s)).collect();
+                base.into_iter().collect();
             all.append(&mut stack);
             (all, None)
         }

@@ -419,6 +419,10 @@ impl<'a> ServiceFacts<'a> {
                 self.profile_confidence >= Confidence::FromSource
             }
             && self.items("cap_add").is_empty()
+            && self
+                .overrides()
+                .and_then(|o| o.cap_add.as_ref())
+                .is_none_or(|c| c.is_empty())
             && (!self.network_host || p.low_ports.is_empty());
         if fits { p.user.clone() } else { None }
     }

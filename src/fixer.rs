@@ -468,6 +468,7 @@ fn check_one(
             message,
             reason: "remove the comment or name only rules that still fire".into(),
             confidence: crate::knowledge::Confidence::Verified,
+            evidence: crate::rules::Evidence::ComposeFile,
             source: None,
             fix: None,
             fix_title: None,

@@ -266,3 +266,20 @@ fn extends_file_is_followed_within_the_project_and_reported_outside_it() {
         assert!(caps.reason.contains(why), "{s}: {}", caps.reason);
     }
 }
+
+#[test]
+fn every_finding_says_which_evidence_backs_it() {
+    use compose_harden::rules::Evidence;
+    let c = "services:\n  db:\n    image: postgres:16\n  app:\n    image: ghcr.io/acme/app:1\n";
+    let all = findings_with(c, &Options::default(), None);
+    let ev = |s: &str, r: &str| {
+        all.iter()
+            .find(|x| x.service == s && x.rule == r)
+            .unwrap()
+            .evidence
+    };
+    assert_eq!(ev("db", "CH002"), Evidence::Profile);
+    assert_eq!(ev("db", "CH003"), Evidence::Profile);
+    assert_eq!(ev("app", "CH002"), Evidence::Generic);
+    assert_eq!(ev("app", "CH003"), Evidence::Generic);
+}

@@ -4,7 +4,7 @@ use crate::editor::NewValue;
 use crate::facts::{ListKey, ServiceFacts, UserState, cap_name};
 use crate::knowledge::{Class, Confidence};
 use crate::rules::no_new_privileges::quote_items;
-use crate::rules::{Diagnostic, declare_rule, rule};
+use crate::rules::{Diagnostic, Evidence, declare_rule, rule};
 
 declare_rule! {
     /// ## What it does
@@ -59,6 +59,7 @@ declare_rule! {
 }
 
 struct Plan {
+    evidence: Evidence,
     caps: Vec<String>,
     applicability: Applicability,
     confidence: Confidence,
@@ -74,6 +75,7 @@ impl Plan {
             Applicability::Unverified
         };
         Plan {
+            evidence: Evidence::Generic,
             caps,
             applicability,
             confidence,
@@ -88,6 +90,12 @@ impl Plan {
 
     fn sourced(mut self, f: &ServiceFacts) -> Plan {
         self.source = f.profile.and_then(|p| p.sources.first().cloned());
+        self.evidence = Evidence::Profile;
+        self
+    }
+
+    fn from(mut self, evidence: Evidence) -> Plan {
+        self.evidence = evidence;
         self
     }
 }
@@ -101,7 +109,7 @@ fn plan(f: &ServiceFacts) -> Result<Plan, String> {
             "cap_add for service {:?} is set in compose-harden.toml",
             f.service.name
         );
-        return Ok(Plan::new(caps, Confidence::Verified, reason));
+        return Ok(Plan::new(caps, Confidence::Verified, reason).from(Evidence::Config));
     }
     if let Some(why) = &f.extends_problem {
         return Ok(Plan::unverified(format!(
@@ -177,7 +185,8 @@ fn non_root(f: &ServiceFacts) -> Plan {
             Some(line) => Plan::unverified(format!(
                 "{user}, but {} has `{line}`: a non-root process may need a capability it grants",
                 b.dockerfile
-            )),
+            ))
+            .from(Evidence::Dockerfile),
             None => Plan::new(
                 vec![],
                 Confidence::FromSource,
@@ -185,7 +194,8 @@ fn non_root(f: &ServiceFacts) -> Plan {
                     "{user}, and no RUN line of {} installs sudo, a file capability or a setuid bit",
                     b.dockerfile
                 ),
-            ),
+            )
+            .from(Evidence::Dockerfile),
         };
     }
     match (f.profile, shown_user) {
@@ -410,6 +420,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         }
     };
     d.confidence = plan.confidence;
+    d.evidence = plan.evidence;
     d.source = plan.source.map(crate::rules::SharedStr::from);
     d.reason = plan.reason.into();
     let existing: Vec<String> = f.items("cap_add").iter().map(|c| cap_name(c)).collect();

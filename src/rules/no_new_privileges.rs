@@ -2,7 +2,7 @@ use crate::edit::{Applicability, Fix};
 use crate::editor::NewValue;
 use crate::facts::{ListKey, ServiceFacts, UserState};
 use crate::knowledge::{Class, Confidence};
-use crate::rules::{Diagnostic, declare_rule, rule};
+use crate::rules::{Diagnostic, Evidence, declare_rule, rule};
 
 declare_rule! {
     /// ## What it does
@@ -82,6 +82,15 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         ),
     );
     let (confidence, mut reason, source) = backing(f);
+    d.evidence = match (f.profile, &f.build) {
+        _ if confidence == Confidence::Unverified && f.profile.is_none() && f.build.is_none() => {
+            Evidence::Generic
+        }
+        (Some(_), _) if f.extends_problem.is_none() => Evidence::Profile,
+        (None, Some(b)) if b.unreadable.is_none() => Evidence::Dockerfile,
+        _ if f.command.contains("sudo ") => Evidence::ComposeFile,
+        _ => Evidence::Generic,
+    };
     if let Some(note) = &f.env_note {
         reason.push_str(&format!("; {note}"));
     }

@@ -2,7 +2,7 @@ use crate::edit::{Applicability, Fix};
 use crate::editor::NewValue;
 use crate::facts::{ServiceFacts, UserState};
 use crate::knowledge::{Class, Confidence};
-use crate::rules::{Diagnostic, declare_rule, rule};
+use crate::rules::{Diagnostic, Evidence, declare_rule, rule};
 
 declare_rule! {
     /// ## What it does
@@ -72,6 +72,13 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         }
     };
     let mut d = rule.diagnostic(f, format!("{} runs as root", f.name()));
+    d.evidence = if f.overrides().and_then(|o| o.user.as_ref()).is_some() {
+        Evidence::Config
+    } else if source.is_some() {
+        Evidence::Profile
+    } else {
+        Evidence::Generic
+    };
     d.reason = reason.into();
     d.confidence = confidence;
     d.source = source.map(crate::rules::SharedStr::from);

@@ -32,9 +32,26 @@ pub fn target(doc: &Document, value: crate::yaml::NodeId) -> Option<(String, Opt
 }
 
 /// The definitions of `service` in `file` (relative to `dir`), its own bases first.
-pub fn follow(dir: Option<&Path>, file: &str, service: &str) -> Result<Vec<Def>, String> {
+/// `root` is the project boundary ([`crate::project`]; `None`: the enclosing git work tree
+/// or `dir`), `allow_outside` lifts it (`--allow-outside`).
+pub fn follow(
+    dir: Option<&Path>,
+    file: &str,
+    service: &str,
+    root: Option<&Path>,
+    allow_outside: bool,
+) -> Result<Vec<Def>, String> {
     let mut seen = Vec::new();
-    follow_at(dir, file, service, 0, &mut seen)
+    let bound = Bound {
+        root: root.map(Path::to_path_buf),
+        allow_outside,
+    };
+    follow_at(dir, file, service, 0, &mut seen, &bound)
+}
+
+struct Bound {
+    root: Option<PathBuf>,
+    allow_outside: bool,
 }
 
 fn follow_at(
@@ -43,6 +60,7 @@ fn follow_at(
     service: &str,
     depth: usize,
     seen: &mut Vec<(PathBuf, String)>,
+    bound: &Bound,
 ) -> Result<Vec<Def>, String> {
     if depth >= MAX_DEPTH {
         return Err(format!("extends goes deeper than {MAX_DEPTH} files"));
@@ -54,7 +72,7 @@ fn follow_at(
         return Err(format!("extends file {file} names a variable"));
     }
     let (path, doc) =
-        load(&dir.join(file), dir).map_err(|e| format!("extends file {file}: {e}"))?;
+        load(&dir.join(file), dir, bound).map_err(|e| format!("extends file {file}: {e}"))?;
     if seen.contains(&(path.clone(), service.to_string())) {
         return Err(format!("extends loops through {file}"));
     }
@@ -68,7 +86,7 @@ fn follow_at(
         match target(doc, v) {
             Some((f, svc)) => {
                 let svc = svc.unwrap_or_else(|| service.to_string());
-                out = follow_at(here.as_deref(), &f, &svc, depth + 1, seen)?;
+                out = follow_at(here.as_deref(), &f, &svc, depth + 1, seen, bound)?;
             }
             None => {
                 let name = doc.tree.scalar(v).map(str::to_string).or_else(|| {
@@ -85,6 +103,7 @@ fn follow_at(
                         &n,
                         depth + 1,
                         seen,
+                        bound,
                     )?;
                 }
             }
@@ -109,7 +128,7 @@ fn project_root(dir: &Path) -> PathBuf {
 
 type Cache = HashMap<PathBuf, Result<&'static Document, String>>;
 
-fn load(path: &Path, dir: &Path) -> Result<(PathBuf, &'static Document), String> {
+fn load(path: &Path, dir: &Path, bound: &Bound) -> Result<(PathBuf, &'static Document), String> {
     let meta = std::fs::metadata(path).map_err(|_| "not found; not read".to_string())?;
     if !meta.is_file() {
         return Err("not a regular file; not read".into());
@@ -118,8 +137,9 @@ fn load(path: &Path, dir: &Path) -> Result<(PathBuf, &'static Document), String>
         return Err("over 1 MiB; not read".into());
     }
     let canon = std::fs::canonicalize(path).map_err(|e| e.to_string().to_lowercase())?;
-    if !canon.starts_with(project_root(dir)) {
-        return Err("outside the project; not read".into());
+    let root = bound.root.clone().unwrap_or_else(|| project_root(dir));
+    if !bound.allow_outside && !canon.starts_with(root) {
+        return Err(crate::project::OUTSIDE.into());
     }
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);

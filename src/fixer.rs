@@ -228,6 +228,7 @@ fn definitions_with_files<'d>(
     index: &Index<'d>,
     name: &str,
     dir: Option<&Path>,
+    settings: &Settings,
 ) -> (
     Vec<(&'d Document, &'d crate::document::Service)>,
     Option<String>,
@@ -241,7 +242,8 @@ fn definitions_with_files<'d>(
     let Some((file, svc)) = named else {
         return (stack, None);
     };
-    match crate::extends::follow(dir, &file, &svc) {
+    let root = settings.root.as_deref();
+    match crate::extends::follow(dir, &file, &svc, root, settings.allow_outside) {
         Ok(base) => {
             let mut all: Vec<(&'d Document, &'d crate::document::Service)> =
                 base.into_iter().collect();
@@ -318,7 +320,8 @@ fn check_one(
         if docs.len() > 1 && home_of(docs, by_name, &service.name) != Some(position) {
             return None;
         }
-        let (stack, extends_problem) = definitions_with_files(by_name, &service.name, dir);
+        let (stack, extends_problem) =
+            definitions_with_files(by_name, &service.name, dir, &opts.settings);
         // A definition with no image, build or extends anywhere is a fragment of a project
         // (an override file checked on its own): what it runs is decided elsewhere.
         let runs_something = stack.iter().any(|(d, s)| {

@@ -142,7 +142,7 @@ fn dash_f_project_merges_like_compose_and_edits_the_defining_file() {
             ("compose.yaml", "services:\n  db:\n    image: postgres:16\n"),
             (
                 "compose.prod.yaml",
-                "services:\n  db:\n    user: \"999:999\"\n    cap_add: [SYS_NICE]\n  metrics:\n    image: prom/prometheus:v2.55.0\n",
+                "services:\n  db:\n    user: \"999:999\"\n    cap_add: [SYS_NICE]\n  metrics:\n    image: prom/prometheus:latest\n",
             ),
         ],
     );

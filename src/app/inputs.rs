@@ -263,29 +263,42 @@ fn named_by_compose_file(
     found: &[Result<Input, FileProblem>],
     max: u64,
 ) -> Vec<Result<Input, FileProblem>> {
-    let paths: Vec<&PathBuf> = found
+    let paths: Vec<(&PathBuf, Option<&PathBuf>)> = found
         .iter()
-        .filter_map(|i| i.as_ref().ok().and_then(|x| x.path.as_ref()))
+        .filter_map(|i| i.as_ref().ok())
+        .filter_map(|x| x.path.as_ref().map(|p| (p, x.root.as_ref())))
         .collect();
-    let mut have: std::collections::HashSet<PathBuf> =
-        paths.iter().map(|p| super::projects::normal(p)).collect();
-    let mut dirs: Vec<PathBuf> = paths
+    let mut have: std::collections::HashSet<PathBuf> = paths
         .iter()
-        .map(|p| match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
+        .map(|(p, _)| super::projects::normal(p))
+        .collect();
+    let mut dirs: Vec<(PathBuf, Option<&PathBuf>)> = paths
+        .iter()
+        .map(|(p, root)| match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => (d.to_path_buf(), *root),
+            _ => (PathBuf::from("."), *root),
         })
         .collect();
     dirs.sort();
-    dirs.dedup();
+    dirs.dedup_by(|a, b| a.0 == b.0);
     let mut out = Vec::new();
-    for dir in dirs {
+    for (dir, root) in dirs {
         for p in super::projects::compose_file(&dir) {
             if have.contains(&p) || !p.is_file() {
                 continue;
             }
             have.insert(p.clone());
             let display = display_path(&p);
+            if let Some(r) = root
+                && let Err(m) = crate::project::inside(&p, r)
+            {
+                out.push(Err(FileProblem {
+                    display,
+                    at: None,
+                    message: format!("named in COMPOSE_FILE but {m}"),
+                }));
+                continue;
+            }
             out.push(
                 read_file(&p, max)
                     .and_then(|b| decode(&display, b))
@@ -294,6 +307,7 @@ fn named_by_compose_file(
                         path: Some(p.clone()),
                         text,
                         project: false,
+                        root: root.cloned(),
                     }),
             );
         }

@@ -33,6 +33,16 @@ pub struct Config {
     /// Extra image profiles; they extend or override the built-in knowledge base.
     #[serde(default)]
     pub image: Vec<Profile>,
+    /// File sets Compose runs together (`[[project]] files = ["compose.yaml", "prod.yaml"]`,
+    /// relative to this file), analysed as one project by a walk.
+    #[serde(default)]
+    pub project: Vec<ProjectSet>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSet {
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]

@@ -24,6 +24,9 @@ pub struct BuildFacts {
     pub user: Option<String>,
     /// A script copied into the image that changes user or ownership at start.
     pub drops_privileges: Option<String>,
+    /// A RUN line that gives a non-root user a way to gain privileges (setcap, sudo, a
+    /// setuid bit): with it, a non-root `USER` is no evidence that no capability is used.
+    pub gains_privileges: Option<String>,
 }
 
 impl BuildFacts {
@@ -81,6 +84,7 @@ pub fn inspect(
         base: None,
         user: None,
         drops_privileges: None,
+        gains_privileges: None,
     };
     let ctx_dir: Option<PathBuf> = match dir {
         Some(d)
@@ -124,6 +128,7 @@ pub fn inspect(
         facts.unreadable = Some("its final FROM names an image through an unset variable".into());
     }
     facts.user = parsed.user;
+    facts.gains_privileges = parsed.gains;
     if let Some(ctx) = &ctx_dir {
         for script in &parsed.scripts {
             if let Ok(body) = read_small(&ctx.join(script), settings)
@@ -182,6 +187,7 @@ struct Parsed {
     user: Option<String>,
     scripts: Vec<String>,
     inline_drop: bool,
+    gains: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -191,6 +197,30 @@ struct Stage {
     user: Option<String>,
     scripts: Vec<String>,
     inline_drop: bool,
+    gains: Option<String>,
+}
+
+/// Whether a RUN line installs a way for a non-root user to gain privileges: a file
+/// capability (`setcap`), sudo, or a setuid/setgid bit (`chmod u+s`, `chmod 4755`).
+pub fn gains_privileges(run: &str) -> bool {
+    let words: Vec<&str> = run
+        .split(|c: char| c.is_whitespace() || c == ';' || c == '&' || c == '|')
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.iter().enumerate().any(|(i, w)| {
+        let w = w.rsplit('/').next().unwrap_or(w);
+        match w {
+            "setcap" | "sudo" | "doas" | "fixuid" => true,
+            "chmod" => words[i + 1..].iter().take(4).any(|m| {
+                let m = m.trim_start_matches('-');
+                (m.contains("+s") || m.contains("=s"))
+                    || (m.len() == 4
+                        && m.chars().all(|c| c.is_ascii_digit())
+                        && matches!(m.as_bytes()[0], b'2' | b'4' | b'6'))
+            }),
+            _ => false,
+        }
+    })
 }
 
 /// Logical lines: continuations joined, comments and blank lines dropped.
@@ -333,6 +363,14 @@ fn parse(text: &str, build_args: &HashMap<String, String>) -> Parsed {
                     }
                 }
             }
+            "RUN" => {
+                if let Some(s) = stages.last_mut()
+                    && s.gains.is_none()
+                    && gains_privileges(rest)
+                {
+                    s.gains = Some(format!("RUN {}", truncate(rest, 60)));
+                }
+            }
             "ENTRYPOINT" | "CMD" => {
                 if let Some(s) = stages.last_mut()
                     && drops_privileges(&rest.replace(['"', '[', ']', ','], " "))
@@ -349,6 +387,14 @@ fn parse(text: &str, build_args: &HashMap<String, String>) -> Parsed {
         user: last.user,
         scripts: last.scripts,
         inline_drop: last.inline_drop,
+        gains: last.gains,
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
     }
 }
 
@@ -373,6 +419,21 @@ mod tests {
         args.insert("BASE".to_string(), "postgres:16".to_string());
         let p = parse("ARG BASE=alpine\nFROM $BASE\n", &args);
         assert_eq!(p.base.as_deref(), Some("postgres:16"));
+    }
+
+    #[test]
+    fn recognises_ways_to_gain_privileges() {
+        let p = parse(
+            "FROM debian:12\nRUN apt-get install -y iputils && setcap cap_net_raw+eip /bin/ping\nUSER app\n",
+            &HashMap::new(),
+        );
+        assert!(p.gains.is_some_and(|g| g.contains("setcap")));
+        assert!(gains_privileges("apt-get install -y sudo"));
+        assert!(gains_privileges("chmod u+s /usr/bin/tool"));
+        assert!(gains_privileges("chmod 4755 /usr/bin/tool"));
+        assert!(!gains_privileges("chmod 755 /app && chown app /app"));
+        let p = parse("FROM node:22\nRUN npm ci\nUSER node\n", &HashMap::new());
+        assert!(p.gains.is_none());
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct FileStyle {
     pub seq_offset: usize,
     /// Quote character for new quoted scalars.
     pub quote: char,
+    /// The file quotes some scalar (else optional quotes are left out, as the file does).
+    pub quotes_values: bool,
     /// New lists are written in flow style (`[ALL]`) rather than block style.
     pub flow_lists: bool,
 }
@@ -403,6 +405,7 @@ fn learn_style(text: &str, tree: &Tree, services: &[Service]) -> FileStyle {
     FileStyle {
         seq_offset,
         quote: if single > double { '\'' } else { '"' },
+        quotes_values: single + double > 0,
         flow_lists: flow_lists > block_lists,
     }
 }

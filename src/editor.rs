@@ -17,6 +17,9 @@ pub enum NewValue {
     List(Vec<String>),
 }
 
+/// The order in which one run writes new hardening keys (the rules' order).
+const KEY_ORDER: &[&str] = &["user", "security_opt", "cap_drop", "cap_add", "userns_mode"];
+
 pub struct Editor<'a> {
     doc: &'a Document,
 }
@@ -35,6 +38,15 @@ impl<'a> Editor<'a> {
         match self.doc.style.quote {
             '\'' => format!("'{}'", s.replace('\'', "''")),
             _ => format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
+        }
+    }
+
+    /// A plain-safe word as the file writes such values: quoted only in a file that quotes.
+    pub fn quoted_if_file_quotes(&self, s: &str) -> String {
+        if self.doc.style.quotes_values {
+            self.quoted(s)
+        } else {
+            s.to_string()
         }
     }
 
@@ -81,6 +93,14 @@ impl<'a> Editor<'a> {
             return None;
         }
         let indent = &text[line_start(text, key_start)..key_start];
+        let all: Vec<(NodeId, NodeId)> = entries.into_iter().collect();
+        let key = self.key_like(&all, key);
+        let key = key.as_str();
+        if let Some(at) = self.before_later_keys(&all, key) {
+            let eol = eol_near(text, at);
+            let body = self.block_body(indent, key, value, eol);
+            return Some(Edit::insertion(at, body).at_depth(indent.len()));
+        }
         let mut at = self.after_node(last_value);
         if at == text.len() && !text.ends_with('\n') && self.ends_in_block_scalar(last_value) {
             // A block scalar that ends the file without a line break would gain one if we
@@ -93,6 +113,11 @@ impl<'a> Editor<'a> {
             at = line_start(text, k);
         }
         let eol = eol_near(text, at);
+        let body = self.block_body(indent, key, value, eol);
+        Some(Edit::insertion(at, at_end_of_text(text, at, body, eol)).at_depth(indent.len()))
+    }
+
+    fn block_body(&self, indent: &str, key: &str, value: &NewValue, eol: &str) -> String {
         let mut body = String::new();
         match value {
             NewValue::Scalar(s) => body.push_str(&format!("{indent}{key}: {s}{eol}")),
@@ -107,7 +132,52 @@ impl<'a> Editor<'a> {
                 }
             }
         }
-        Some(Edit::insertion(at, at_end_of_text(text, at, body, eol)).at_depth(indent.len()))
+        body
+    }
+
+    /// `key` quoted the way the mapping quotes its keys (its `image` key, else its first).
+    fn key_like(&self, entries: &[(NodeId, NodeId)], key: &str) -> String {
+        let tree = &self.doc.tree;
+        let model = entries
+            .iter()
+            .find(|(k, _)| tree.scalar(*k) == Some("image"))
+            .or_else(|| entries.first());
+        let style = model.and_then(|(k, _)| match tree.node(*k).kind {
+            Kind::Scalar { style, .. } => Some(style),
+            _ => None,
+        });
+        match style {
+            Some(Style::DoubleQuoted) => format!("\"{key}\""),
+            Some(Style::SingleQuoted) => format!("'{key}'"),
+            _ => key.to_string(),
+        }
+    }
+
+    /// Where a new hardening key goes so that the keys end in one order however many runs
+    /// wrote them: before the trailing run of hardening keys that come after it.
+    fn before_later_keys(&self, entries: &[(NodeId, NodeId)], key: &str) -> Option<usize> {
+        let tree = &self.doc.tree;
+        let text = self.text();
+        let rank = |k: &str| {
+            KEY_ORDER
+                .iter()
+                .position(|x| *x == k.trim_matches(['"', '\'']))
+        };
+        let mine = rank(key)?;
+        let mut at = None;
+        for (k, _) in entries.iter().rev() {
+            match tree.scalar(*k).and_then(rank) {
+                Some(r) if r > mine => {
+                    let start = tree.node(*k).start();
+                    if !starts_line(text, start) {
+                        return None;
+                    }
+                    at = Some(line_start(text, start));
+                }
+                _ => break,
+            }
+        }
+        at
     }
 
     /// Whether the text of node `id` ends with a block scalar (itself or its last descendant).

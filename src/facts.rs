@@ -10,7 +10,8 @@ use crate::config::ServiceOverride;
 use crate::dockerfile::{self, BuildFacts};
 use crate::document::{Document, Service};
 use crate::editor::Editor;
-use crate::knowledge::{self, ImageRef, Profile};
+use crate::env::Env;
+use crate::knowledge::{self, Class, Confidence, ImageRef, Profile};
 use crate::yaml::{Kind, NodeId};
 
 /// Options that change what the rules propose.
@@ -95,6 +96,21 @@ pub struct ServiceFacts<'a> {
     pub network_host: bool,
     pub pid_host: bool,
     pub bind_mounts: bool,
+    /// Host bind mounts a root process may find owned by another user: writable ones, and
+    /// read-only ones of host paths outside the project (`/var/log`), as `source` texts.
+    pub host_binds: Vec<String>,
+    /// The file sets `entrypoint:`: the image's entrypoint (its chown and user switch) does
+    /// not run.
+    pub entrypoint_overridden: bool,
+    /// The confidence the profile gives this service: the row's own, or at most `pattern`
+    /// when the service's tag is unknown or outside the tags the row was checked for.
+    pub profile_confidence: Confidence,
+    /// Why the profile's confidence was lowered, for reasons (`None` when it was not).
+    pub tag_note: Option<String>,
+    /// Why a base file named by `extends: {file: …}` was not read (what it sets is unknown).
+    pub extends_problem: Option<String>,
+    /// Which variables of the image were unset and substituted as empty, for reasons.
+    pub env_note: Option<String>,
     /// The service's own `command` and `entrypoint`, joined.
     pub command: String,
     /// Every definition of the service, in file order (one unless files are merged).
@@ -209,16 +225,36 @@ impl<'a> ServiceFacts<'a> {
                 .lookup(s.map, "build")
                 .map(|(_, v, _)| dockerfile::inspect(d, v, dir, settings))
         });
-        let image = match &build {
+        let env = dir.map(Env::load).unwrap_or_default();
+        let (image, unset) = match &build {
             // A build's final stage decides what runs, whatever `image:` names (the tag of the result).
-            Some(b) => b.base.clone(),
-            None => scalar("image").and_then(|i| ImageRef::parse(&i)),
+            Some(b) => (b.base.clone(), Vec::new()),
+            None => scalar("image").map_or((None, Vec::new()), |i| image_ref(&i, &env)),
         };
+        let env_note = (!unset.is_empty()).then(|| {
+            let names: Vec<String> = unset.iter().map(|v| format!("${{{v}}}")).collect();
+            format!(
+                "{} is not set (no .env value): Compose substitutes an empty string",
+                names.join(", ")
+            )
+        });
         let profile = image
             .as_ref()
             .and_then(|i| knowledge::lookup(&settings.extra_profiles, i));
         let user = match scalar("user") {
             None => UserState::Unset,
+            Some(u) if u.contains('$') => {
+                let i = env.interpolate(&u);
+                if i.failed || !i.unset.is_empty() || i.text.trim().is_empty() {
+                    UserState::Unknown(u)
+                } else {
+                    match classify_user(&i.text) {
+                        UserState::Root(_) => UserState::Root(u),
+                        UserState::NonRoot(_) => UserState::NonRoot(u),
+                        other => other,
+                    }
+                }
+            }
             Some(u) => classify_user(&u),
         };
         let mut command = String::new();
@@ -231,9 +267,10 @@ impl<'a> ServiceFacts<'a> {
                 collect_text(d, v, &mut command);
             }
         }
-        let (mut docker_socket, mut bind_mounts) = (None, false);
+        let (mut docker_socket, mut bind_mounts, mut host_binds) = (None, false, Vec::new());
         for (d, s) in &stack {
-            let (sock, bind) = volumes(d, s.map);
+            let (sock, bind, hosts) = volumes(d, s.map);
+            host_binds.extend(hosts);
             if std::ptr::eq(*d, doc) {
                 docker_socket = docker_socket.or(sock);
             } else if sock.is_some() && docker_socket.is_none() {
@@ -242,6 +279,13 @@ impl<'a> ServiceFacts<'a> {
             }
             bind_mounts |= bind;
         }
+        let entrypoint_overridden = stack
+            .iter()
+            .any(|(d, s)| d.tree.lookup(s.map, "entrypoint").is_some());
+        let (profile_confidence, tag_note) = match (profile, &image) {
+            (Some(p), Some(i)) => tag_confidence(p, i),
+            _ => (Confidence::Unverified, None),
+        };
         ServiceFacts {
             doc,
             service,
@@ -249,6 +293,12 @@ impl<'a> ServiceFacts<'a> {
             editor: Editor::new(doc),
             image,
             profile,
+            host_binds,
+            entrypoint_overridden,
+            profile_confidence,
+            tag_note,
+            env_note,
+            extends_problem: None,
             build,
             user,
             privileged: scalar("privileged").is_some_and(|s| is_true(&s)),
@@ -334,9 +384,60 @@ impl<'a> ServiceFacts<'a> {
                         _ => None,
                     };
                 }
-                self.profile.map(|p| p.class == knowledge::Class::NonRoot)
+                self.profile.map(|p| p.class == Class::NonRoot)
             }
         }
+    }
+
+    /// Whether the image's own start-up steps down from root by itself (a root-then-drop
+    /// entrypoint the file does not replace, or a daemon that starts unprivileged workers).
+    pub fn image_drops_root(&self) -> bool {
+        match self.profile.map(|p| p.class) {
+            Some(Class::RootThenDrop) => !self.entrypoint_overridden,
+            Some(Class::SelfDroppingDaemon) => true,
+            _ => false,
+        }
+    }
+
+    /// The image's own non-root `uid:gid` when the service should run as it: a root-then-drop
+    /// image whose profile names its user, started with its own entrypoint, no `user:` in
+    /// the file, no capability the file adds (it would be dead as non-root), no low port on
+    /// the host network, and data only in named volumes (or none): a host directory would
+    /// have to be owned by that uid first. `--set-user` asks for it with bind mounts too.
+    pub fn own_user(&self) -> Option<String> {
+        let p = self.profile?;
+        let fits = p.class == Class::RootThenDrop
+            && self.extends_problem.is_none()
+            && self.user == UserState::Unset
+            && self.build.is_none()
+            && !self.entrypoint_overridden
+            && (self.settings.set_user || !self.bind_mounts)
+            && if self.settings.set_user {
+                self.profile_confidence.is_trusted()
+            } else {
+                // By default only where the row was read from the image's sources or run.
+                self.profile_confidence >= Confidence::FromSource
+            }
+            && self.items("cap_add").is_empty()
+            && self
+                .overrides()
+                .and_then(|o| o.cap_add.as_ref())
+                .is_none_or(|c| c.is_empty())
+            && (!self.network_host || p.low_ports.is_empty());
+        if fits { p.user.clone() } else { None }
+    }
+
+    /// The text of the service's `healthcheck.test`, if any.
+    pub fn healthcheck(&self) -> Option<String> {
+        let (d, v) = self.stack.iter().rev().find_map(|(d, s)| {
+            d.tree
+                .lookup(s.map, "healthcheck")
+                .and_then(|(_, h, _)| d.tree.lookup(d.tree.resolve(h), "test"))
+                .map(|(_, t, _)| (*d, t))
+        })?;
+        let mut out = String::new();
+        collect_text(d, v, &mut out);
+        Some(out)
     }
 
     /// The configuration's override for this service, if any.
@@ -356,6 +457,52 @@ impl<'a> ServiceFacts<'a> {
             (None, Some(i)) => i.display(),
             (None, None) => "an image we cannot resolve".into(),
         }
+    }
+}
+
+/// The image an `image:` value names after interpolation with the project's `.env`, and
+/// the variables that were unset. A tag that is unset (or empty) is unknown.
+fn image_ref(raw: &str, env: &Env) -> (Option<ImageRef>, Vec<String>) {
+    if !raw.contains('$') {
+        return (ImageRef::parse(raw), Vec::new());
+    }
+    let (repo_raw, tag_raw) = split_tag_outside_braces(raw);
+    let repo = env.interpolate(repo_raw);
+    let tag = tag_raw.map(|t| env.interpolate(t));
+    if repo.failed || tag.as_ref().is_some_and(|t| t.failed) {
+        return (None, Vec::new());
+    }
+    let mut unset = repo.unset.clone();
+    let Some(mut image) = ImageRef::parse(repo.text.split('@').next().unwrap_or("")) else {
+        return (None, unset);
+    };
+    if let Some(t) = tag {
+        unset.extend(t.unset.iter().cloned());
+        let text = t.text.split('@').next().unwrap_or("").to_ascii_lowercase();
+        if !t.unset.is_empty() || text.is_empty() {
+            (image.tag, image.tag_unknown) = (None, true);
+        } else {
+            image.tag = Some(text);
+        }
+    }
+    (Some(image), unset)
+}
+
+/// `repo` and `tag` of an image value whose variables may hold `:` (`${TAG:-1}`).
+fn split_tag_outside_braces(raw: &str) -> (&str, Option<&str>) {
+    let (mut depth, mut slash, mut colon) = (0usize, 0usize, None);
+    for (i, c) in raw.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            '/' if depth == 0 => (slash, colon) = (i + 1, None),
+            ':' if depth == 0 && i >= slash => colon = Some(i),
+            _ => {}
+        }
+    }
+    match colon {
+        Some(i) => (&raw[..i], Some(&raw[i + 1..])),
+        None => (raw, None),
     }
 }
 
@@ -380,34 +527,90 @@ fn collect_text(doc: &Document, id: NodeId, out: &mut String) {
     }
 }
 
-/// The Docker socket mount (if any) and whether any bind mount exists.
-fn volumes(doc: &Document, map: NodeId) -> (Option<NodeId>, bool) {
+/// The profile's confidence for `image`: a row vouches only for the tags it was checked
+/// for (its `checked_tags`; when empty, its own `tags`, or any tag when it has none), and
+/// never for a tag that could not be resolved.
+pub fn tag_confidence(p: &Profile, image: &ImageRef) -> (Confidence, Option<String>) {
+    let checked: Vec<&str> = if !p.checked_tags.is_empty() {
+        p.checked_tags.iter().map(String::as_str).collect()
+    } else {
+        p.tags.iter().map(String::as_str).collect()
+    };
+    let any = checked.is_empty() || checked.contains(&"*");
+    let note = if image.tag_unknown && !any {
+        Some(
+            "its tag is not resolved (an unset variable), so the row's tags cannot be checked"
+                .to_string(),
+        )
+    } else if any {
+        None
+    } else {
+        let tag = image.tag.as_deref().unwrap_or("latest");
+        if checked.iter().any(|t| knowledge::glob(t, tag)) {
+            None
+        } else {
+            Some(format!(
+                "the row was checked for tags {}, not {tag}",
+                checked.join(", ")
+            ))
+        }
+    };
+    match note {
+        None => (p.confidence, None),
+        Some(n) => (p.confidence.min(Confidence::Pattern), Some(n)),
+    }
+}
+
+/// Read-only binds of these host paths are readable by any user.
+const WORLD_READABLE: &[&str] = &[
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/machine-id",
+    "/etc/hostname",
+    "/etc/os-release",
+    "/usr/share/zoneinfo",
+    "/etc/ssl/certs",
+];
+
+/// The Docker socket mount (if any), whether any bind mount exists, and the host paths a
+/// root process may find owned by another user (see [`ServiceFacts::host_binds`]).
+fn volumes(doc: &Document, map: NodeId) -> (Option<NodeId>, bool, Vec<String>) {
     let tree = &doc.tree;
     let Some((_, v, _)) = tree.lookup(map, "volumes") else {
-        return (None, false);
+        return (None, false, Vec::new());
     };
-    let (mut sock, mut bind) = (None, false);
+    let (mut sock, mut bind, mut hosts) = (None, false, Vec::new());
     for &item in tree.items(tree.resolve(v)) {
         let item_r = tree.resolve(item);
-        let (source, is_bind) = if let Some(s) = tree.scalar(item_r) {
-            let src = s.split(':').next().unwrap_or("");
+        let (source, is_bind, read_only) = if let Some(s) = tree.scalar(item_r) {
+            let parts: Vec<&str> = s.split(':').collect();
+            let src = parts[0];
             let is_bind =
                 s.contains(':') && (src.starts_with(['/', '.', '~', '$']) || src.contains('/'));
-            (src.to_string(), is_bind)
+            let ro = parts.len() > 2 && parts[parts.len() - 1].split(',').any(|o| o == "ro");
+            (src.to_string(), is_bind, ro)
         } else if tree.is_mapping(item_r) {
             let get = |k: &str| {
                 tree.lookup(item_r, k)
                     .and_then(|(_, v, _)| tree.scalar(v).map(str::to_string))
             };
             let src = get("source").unwrap_or_default();
-            (src, get("type").as_deref() == Some("bind"))
+            let ro = get("read_only").is_some_and(|s| is_true(&s));
+            (src, get("type").as_deref() == Some("bind"), ro)
         } else {
             continue;
         };
+        bind |= is_bind;
         if source.ends_with("docker.sock") || source.ends_with("podman.sock") {
             sock.get_or_insert(item);
+            continue;
         }
-        bind |= is_bind;
+        let outside = source.starts_with(['/', '~', '$']);
+        let harmless =
+            read_only && (!outside || WORLD_READABLE.iter().any(|w| source.starts_with(w)));
+        if is_bind && !harmless {
+            hosts.push(source);
+        }
     }
-    (sock, bind)
+    (sock, bind, hosts)
 }

@@ -222,6 +222,38 @@ fn definitions<'d>(
     }
 }
 
+/// [`definitions`], with the bases that an `extends: {file: …}` names read from their files
+/// (see [`crate::extends`]); the second value says why a base file was not read.
+fn definitions_with_files<'d>(
+    index: &Index<'d>,
+    name: &str,
+    dir: Option<&Path>,
+    settings: &Settings,
+) -> (
+    Vec<(&'d Document, &'d crate::document::Service)>,
+    Option<String>,
+) {
+    let mut stack = definitions(index, name, 0);
+    let named = stack.iter().find_map(|(d, s)| {
+        let (_, v, _) = d.tree.lookup(s.map, "extends")?;
+        let (file, svc) = crate::extends::target(d, v)?;
+        Some((file, svc.unwrap_or_else(|| s.name.clone())))
+    });
+    let Some((file, svc)) = named else {
+        return (stack, None);
+    };
+    let root = settings.root.as_deref();
+    match crate::extends::follow(dir, &file, &svc, root, settings.allow_outside) {
+        Ok(base) => {
+            let mut all: Vec<(&'d Document, &'d crate::document::Service)> =
+                base.into_iter().collect();
+            all.append(&mut stack);
+            (all, None)
+        }
+        Err(why) => (stack, Some(why)),
+    }
+}
+
 /// Check files that Compose merges into one project (`-f a.yaml -f b.yaml`): a service
 /// is judged on its merged definition and reported (and fixed) in its home file.
 pub fn check_project(
@@ -288,7 +320,8 @@ fn check_one(
         if docs.len() > 1 && home_of(docs, by_name, &service.name) != Some(position) {
             return None;
         }
-        let stack = definitions(by_name, &service.name, 0);
+        let (stack, extends_problem) =
+            definitions_with_files(by_name, &service.name, dir, &opts.settings);
         // A definition with no image, build or extends anywhere is a fragment of a project
         // (an override file checked on its own): what it runs is decided elsewhere.
         let runs_something = stack.iter().any(|(d, s)| {
@@ -299,7 +332,8 @@ fn check_one(
         if !runs_something {
             return None;
         }
-        let facts = ServiceFacts::layered(doc, service, &opts.settings, dir, stack);
+        let mut facts = ServiceFacts::layered(doc, service, &opts.settings, dir, stack);
+        facts.extends_problem = extends_problem;
         let skip = opts
             .settings
             .overrides
@@ -437,6 +471,7 @@ fn check_one(
             message,
             reason: "remove the comment or name only rules that still fire".into(),
             confidence: crate::knowledge::Confidence::Verified,
+            evidence: crate::rules::Evidence::ComposeFile,
             source: None,
             fix: None,
             fix_title: None,

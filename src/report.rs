@@ -51,9 +51,10 @@ pub fn text(files: &[FileReport]) -> String {
                 .map(|s| format!("; {}", visible(s)))
                 .unwrap_or_default();
             out.push_str(&format!(
-                "  why: {} [{}{src}]\n",
+                "  why: {} [{}; {}{src}]\n",
                 visible(&d.reason),
-                d.confidence.as_str()
+                d.confidence.as_str(),
+                d.evidence.as_str()
             ));
         }
     }
@@ -85,6 +86,7 @@ struct JsonFinding<'a> {
     message: &'a str,
     reason: &'a str,
     confidence: &'a str,
+    evidence: &'a str,
     source: Option<&'a str>,
     fix: Option<JsonFix<'a>>,
 }
@@ -126,6 +128,7 @@ pub fn json(files: &[FileReport], errors: &[ErrorReport]) -> String {
                         message: &d.message,
                         reason: &d.reason,
                         confidence: d.confidence.as_str(),
+                        evidence: d.evidence.as_str(),
                         source: d.source.as_deref(),
                         fix: d.fix.as_ref().map(|fix| JsonFix {
                             title: d.fix_title.as_deref().unwrap_or(""),
@@ -179,7 +182,7 @@ pub fn sarif(files: &[FileReport], errors: &[ErrorReport]) -> String {
                 "ruleId": d.rule,
                 "ruleIndex": index,
                 "level": level,
-                "message": {"text": format!("{}. Why: {} [{}]", d.message, d.reason, d.confidence.as_str())},
+                "message": {"text": format!("{}. Why: {} [{}; {}]", d.message, d.reason, d.confidence.as_str(), d.evidence.as_str())},
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": {"uri": uri_path(f.path)},
@@ -190,6 +193,7 @@ pub fn sarif(files: &[FileReport], errors: &[ErrorReport]) -> String {
                 "properties": {
                     "service": d.service,
                     "confidence": d.confidence.as_str(),
+                    "evidence": d.evidence.as_str(),
                     "applicability": d.fix.as_ref().map(|x| x.applicability.as_str()),
                 }
             });
@@ -265,10 +269,11 @@ pub fn github(files: &[FileReport], errors: &[ErrorReport]) -> String {
                 d.column,
                 escape_property(&format!("{} {}", d.rule, d.rule_name)),
                 escape_data(&format!(
-                    "{}.{fix} Why: {} [{}]",
+                    "{}.{fix} Why: {} [{}; {}]",
                     d.message,
                     d.reason,
-                    d.confidence.as_str()
+                    d.confidence.as_str(),
+                    d.evidence.as_str()
                 ))
             ));
         }
@@ -327,16 +332,17 @@ pub fn markdown(files: &[FileReport], errors: &[ErrorReport], did: bool) -> Stri
             continue;
         }
         out.push_str(&format!(
-            "\n### {}\n\n| service | change | why | confidence |\n|---|---|---|---|\n",
+            "\n### {}\n\n| service | change | why | confidence | evidence |\n|---|---|---|---|---|\n",
             md_code(f.path)
         ));
         for (_, d) in rows {
             out.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} |\n",
                 md_code(&d.service),
                 md_text(d.fix_title.as_deref().unwrap_or("")),
                 md_text(&d.reason),
-                d.confidence.as_str()
+                d.confidence.as_str(),
+                d.evidence.as_str()
             ));
         }
     }

@@ -49,9 +49,43 @@ fn caps_of(p: &[(String, String, String)]) -> (String, String) {
     (f.1.clone(), f.2.clone())
 }
 
+fn bound(image: &str) -> String {
+    format!("services:\n  s:\n    image: {image}\n    volumes:\n      - ./data:/data\n")
+}
+
+#[test]
+fn root_then_drop_runs_as_its_own_user_with_named_volumes_only() {
+    let c = "services:\n  s:\n    image: postgres:16\n    volumes:\n      - pg:/var/lib/postgresql/data\nvolumes:\n  pg:\n";
+    let p = plan(c, "s");
+    assert!(
+        p.contains(&(
+            "CH001".into(),
+            "verified".into(),
+            "add user: \"999:999\"".into()
+        )),
+        "{p:?}"
+    );
+    assert_eq!(
+        caps_of(&p),
+        ("verified".into(), "add cap_drop: [ALL]".into())
+    );
+    // A host bind mount must be owned by 999 first: keep root and say why.
+    let d = findings(&bound("postgres:16"), &Options::default(), None);
+    let caps = d.iter().find(|x| x.rule == "CH003").unwrap();
+    assert!(
+        caps.reason.contains("must be owned by 999:999"),
+        "{}",
+        caps.reason
+    );
+    assert!(d.iter().all(|x| x.rule != "CH001"));
+    // A file that adds capabilities keeps root (they would be dead as non-root).
+    let adds = "services:\n  s:\n    image: postgres:16\n    cap_add: [SYS_NICE]\n";
+    assert!(plan(adds, "s").iter().all(|x| x.0 != "CH001"));
+}
+
 #[test]
 fn root_then_drop_keeps_root_with_exactly_the_entrypoint_caps() {
-    let p = plan(&one("postgres:16"), "s");
+    let p = plan(&bound("postgres:16"), "s");
     assert_eq!(
         caps_of(&p),
         (
@@ -65,7 +99,7 @@ fn root_then_drop_keeps_root_with_exactly_the_entrypoint_caps() {
     );
     // Alpine variants use the same entrypoint (uid 70 instead of 999).
     assert_eq!(
-        caps_of(&plan(&one("postgres:16-alpine"), "s")).0,
+        caps_of(&plan(&bound("postgres:16-alpine"), "s")).0,
         "verified"
     );
 }
@@ -73,7 +107,7 @@ fn root_then_drop_keeps_root_with_exactly_the_entrypoint_caps() {
 #[test]
 fn redis_7_and_8_have_their_own_rows_and_keep_setuid_setgid() {
     for tag in ["7", "7.2-alpine", "8", "latest", "8.0-alpine"] {
-        let (appl, title) = caps_of(&plan(&one(&format!("redis:{tag}")), "s"));
+        let (appl, title) = caps_of(&plan(&bound(&format!("redis:{tag}")), "s"));
         assert_eq!(appl, "verified", "redis:{tag}");
         // redis 8 silently stays root without SETUID/SETGID: never drop them.
         assert!(
@@ -115,22 +149,30 @@ fn nginx_drops_its_workers_and_needs_net_bind_service_only_on_the_host_network()
 }
 
 #[test]
-fn an_explicit_non_root_user_needs_no_capabilities_even_for_unknown_images() {
+fn an_explicit_non_root_user_on_an_unknown_image_is_not_evidence_for_cap_drop_all() {
+    // sudo, setuid helpers and file capabilities need capabilities as non-root.
     let p = plan(
         "services:\n  s:\n    image: ghcr.io/acme/x:1\n    user: \"1000:1000\"\n",
         "s",
     );
     assert_eq!(
         caps_of(&p),
-        ("verified".into(), "add cap_drop: [ALL]".into())
+        ("unverified".into(), "add cap_drop: [ALL]".into())
     );
+    // A known image run as non-root: its profile is the evidence.
+    let p = plan(
+        "services:\n  s:\n    image: grafana/grafana:11.2.0\n    user: \"1000:1000\"\n",
+        "s",
+    );
+    assert_eq!(caps_of(&p).0, "verified");
 }
 
 #[test]
-fn unknown_images_get_only_no_new_privileges_as_verified() {
+fn unknown_images_get_nothing_verified() {
     let p = plan(&one("ghcr.io/acme/x:1"), "s");
     let by_rule = |r: &str| p.iter().find(|x| x.0 == r).map(|x| x.1.clone()).unwrap();
-    assert_eq!(by_rule("CH002"), "verified");
+    // Images that use sudo, setuid helpers or file capabilities as non-root break.
+    assert_eq!(by_rule("CH002"), "unverified");
     assert_eq!(by_rule("CH003"), "unverified");
     assert_eq!(by_rule("CH001"), "unverified");
     assert!(p.iter().any(|x| x.2 == "add user: \"10001:10001\""));
@@ -263,7 +305,7 @@ fn userns_mode_host_is_removed_only_where_needless() {
 
 #[test]
 fn fixes_say_why_and_how_sure() {
-    let d = findings(&one("postgres:16"), &Options::default(), None);
+    let d = findings(&bound("postgres:16"), &Options::default(), None);
     let caps = d.iter().find(|x| x.rule == "CH003").unwrap();
     assert!(caps.reason.contains("gosu"), "{}", caps.reason);
     assert!(
@@ -279,12 +321,12 @@ fn fixes_say_why_and_how_sure() {
 
 #[test]
 fn extends_inherits_the_base_service() {
-    let c = "services:\n  base:\n    image: postgres:16\n  child:\n    extends:\n      service: base\n  short:\n    extends: base\n";
+    let c = "services:\n  base:\n    image: nginx:1.27\n  child:\n    extends:\n      service: base\n  short:\n    extends: base\n";
     for s in ["child", "short"] {
         assert_eq!(
             caps_of(&plan(c, s)).1,
-            "add cap_drop: [ALL], cap_add: [CHOWN, DAC_OVERRIDE, SETGID, SETUID]",
-            "{s} runs postgres"
+            "add cap_drop: [ALL], cap_add: [CHOWN, SETGID, SETUID]",
+            "{s} runs nginx"
         );
     }
     // Fixing the base first lets the children inherit instead of copying.

@@ -57,8 +57,8 @@ fn walking_honours_gitignore_hidden_folders_and_compose_names() {
     files.sort();
     assert_eq!(
         files,
+        // docker-compose.prod.yml is analysed with its base, which receives the edits.
         vec![
-            "app/docker-compose.prod.yml b/app/docker-compose.prod.yml",
             "app/docker-compose.yml b/app/docker-compose.yml",
             "compose.yaml b/compose.yaml",
             "nested/repo/compose.yml b/nested/repo/compose.yml",
@@ -142,7 +142,7 @@ fn dash_f_project_merges_like_compose_and_edits_the_defining_file() {
             ("compose.yaml", "services:\n  db:\n    image: postgres:16\n"),
             (
                 "compose.prod.yaml",
-                "services:\n  db:\n    user: \"999:999\"\n    cap_add: [SYS_NICE]\n  metrics:\n    image: prom/prometheus:v2.55.0\n",
+                "services:\n  db:\n    user: \"999:999\"\n    cap_add: [SYS_NICE]\n  metrics:\n    image: prom/prometheus:latest\n",
             ),
         ],
     );
@@ -177,4 +177,93 @@ fn dash_f_project_merges_like_compose_and_edits_the_defining_file() {
         ],
     );
     assert_eq!((code, stdout.as_str()), (0, ""));
+}
+
+#[test]
+fn a_walk_analyses_compose_overlays_with_their_base() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "compose.yaml",
+                "services:\n  web:\n    image: nginx:1.27\n    security_opt: [no-new-privileges:true]\n",
+            ),
+            (
+                "compose.prod.yaml",
+                "services:\n  web:\n    restart: always\n",
+            ),
+        ],
+    );
+    let (_, stdout, _) = run(dir.path(), &["fix", "--diff", "."]);
+    // Alone, the overlay would be a fragment or get a second security_opt.
+    assert!(!stdout.contains("a/compose.prod.yaml"), "{stdout}");
+    assert!(!stdout.contains("+    security_opt"), "{stdout}");
+    assert!(stdout.contains("+    cap_drop"), "{stdout}");
+}
+
+#[test]
+fn compose_file_in_dot_env_names_the_project_and_its_variables_resolve_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                ".env",
+                "COMPOSE_FILE=base.yml;prod.yml\nCOMPOSE_PATH_SEPARATOR=;\nTAG=1.27\n",
+            ),
+            ("base.yml", "services:\n  web:\n    image: nginx:${TAG}\n"),
+            ("prod.yml", "services:\n  web:\n    user: root\n"),
+            (
+                "compose.yaml",
+                "services:\n  db:\n    image: ${REGISTRY}redis:${REDIS_TAG}\n",
+            ),
+        ],
+    );
+    let (_, stdout, _) = run(dir.path(), &["check", "--format", "json", "."]);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let all: Vec<&serde_json::Value> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["findings"].as_array().unwrap().iter())
+        .collect();
+    let web = all
+        .iter()
+        .find(|d| d["service"] == "web" && d["rule"] == "CH001")
+        .expect("prod.yml's user: root is merged into web");
+    assert!(web["message"].as_str().unwrap().contains("root"));
+    let db = all
+        .iter()
+        .find(|d| d["service"] == "db" && d["rule"] == "CH003")
+        .unwrap();
+    let why = db["reason"].as_str().unwrap();
+    assert!(
+        why.contains("${REDIS_TAG}") && why.contains("empty string"),
+        "{why}"
+    );
+}
+
+#[test]
+fn the_config_names_project_file_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "compose-harden.toml",
+                "[[project]]\nfiles = [\"app/compose.yaml\", \"app/compose.tls.yaml\"]\n",
+            ),
+            (
+                "app/compose.yaml",
+                "services:\n  web:\n    image: nginx:1.27\n",
+            ),
+            (
+                "app/compose.tls.yaml",
+                "services:\n  web:\n    user: \"0\"\n",
+            ),
+        ],
+    );
+    let (_, stdout, _) = run(dir.path(), &["check", "."]);
+    assert!(stdout.contains("`user: 0`"), "{stdout}");
 }

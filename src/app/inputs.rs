@@ -239,6 +239,7 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
         })
         .collect();
     out.extend(loaded);
+    out.extend(named_by_compose_file(&out, max));
     for p in &shared.files {
         let display = display_path(p);
         out.push(
@@ -254,6 +255,64 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
         );
     }
     (out, from_stdin)
+}
+
+/// Files a walked directory's `.env` names in `COMPOSE_FILE` that the walk did not find
+/// (any name: `prod.yml`), read so that the project is analysed whole.
+fn named_by_compose_file(
+    found: &[Result<Input, FileProblem>],
+    max: u64,
+) -> Vec<Result<Input, FileProblem>> {
+    let paths: Vec<(&PathBuf, Option<&PathBuf>)> = found
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .filter_map(|x| x.path.as_ref().map(|p| (p, x.root.as_ref())))
+        .collect();
+    let mut have: std::collections::HashSet<PathBuf> = paths
+        .iter()
+        .map(|(p, _)| super::projects::normal(p))
+        .collect();
+    let mut dirs: Vec<(PathBuf, Option<&PathBuf>)> = paths
+        .iter()
+        .map(|(p, root)| match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => (d.to_path_buf(), *root),
+            _ => (PathBuf::from("."), *root),
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup_by(|a, b| a.0 == b.0);
+    let mut out = Vec::new();
+    for (dir, root) in dirs {
+        for p in super::projects::compose_file(&dir) {
+            if have.contains(&p) || !p.is_file() {
+                continue;
+            }
+            have.insert(p.clone());
+            let display = display_path(&p);
+            if let Some(r) = root
+                && let Err(m) = crate::project::inside(&p, r)
+            {
+                out.push(Err(FileProblem {
+                    display,
+                    at: None,
+                    message: format!("named in COMPOSE_FILE but {m}"),
+                }));
+                continue;
+            }
+            out.push(
+                read_file(&p, max)
+                    .and_then(|b| decode(&display, b))
+                    .map(|text| Input {
+                        display,
+                        path: Some(p.clone()),
+                        text,
+                        project: false,
+                        root: root.cloned(),
+                    }),
+            );
+        }
+    }
+    out
 }
 
 pub(super) fn file_error(display: &str, e: FileError) -> FileProblem {
@@ -289,64 +348,16 @@ pub(super) type Slot = (
     Result<(Options, bool), FileProblem>,
 );
 
-/// Base files that Compose merges a same-directory override file into.
-pub(super) const BASES: &[&str] = &[
-    "compose.yaml",
-    "compose.yml",
-    "docker-compose.yaml",
-    "docker-compose.yml",
-];
-
-/// Which inputs are analysed together: the `-f` files as one project, each override file
-/// (`compose.override.yaml`) with its base file in the same directory, the rest alone.
+/// Which inputs are analysed together (see [`super::projects`]).
 pub(super) fn groups(inputs: &[Result<Input, FileProblem>]) -> Vec<Vec<usize>> {
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    let project: Vec<usize> = (0..inputs.len())
-        .filter(|&i| inputs[i].as_ref().is_ok_and(|x| x.project))
+    let paths: Vec<(Option<PathBuf>, bool)> = inputs
+        .iter()
+        .map(|i| match i {
+            Ok(x) => (x.path.clone(), x.project),
+            Err(_) => (None, false),
+        })
         .collect();
-    let mut taken = vec![false; inputs.len()];
-    for &i in &project {
-        taken[i] = true;
-    }
-    let path = |i: usize| inputs[i].as_ref().ok().and_then(|x| x.path.clone());
-    for i in 0..inputs.len() {
-        if taken[i] {
-            continue;
-        }
-        let Some(p) = path(i) else { continue };
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let is_override =
-            name.starts_with("compose.override.") || name.starts_with("docker-compose.override.");
-        if !is_override {
-            continue;
-        }
-        let base = (0..inputs.len()).find(|&j| {
-            !taken[j]
-                && j != i
-                && path(j).is_some_and(|b| {
-                    b.parent() == p.parent()
-                        && b.file_name()
-                            .is_some_and(|n| BASES.contains(&n.to_string_lossy().as_ref()))
-                })
-        });
-        if let Some(b) = base {
-            taken[i] = true;
-            taken[b] = true;
-            out.push(vec![b, i]);
-        }
-    }
-    for (i, t) in taken.iter().enumerate() {
-        if !t {
-            out.push(vec![i]);
-        }
-    }
-    if !project.is_empty() {
-        out.push(project);
-    }
-    out
+    super::projects::group(&paths)
 }
 
 /// Run `work` on every group of inputs (one file, or the files of one project) in

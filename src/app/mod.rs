@@ -6,6 +6,7 @@ mod check;
 mod fix;
 mod info;
 mod inputs;
+mod projects;
 mod verify;
 mod verify_text;
 

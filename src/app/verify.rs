@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::inputs::{BASES, display_path, options};
+use super::inputs::{display_path, options};
+use super::projects::BASES;
 use super::{ExitStatus, Io, IoResult};
 use crate::cli::{ListFormat, VerifyArgs};
 use crate::config::{self, Config};

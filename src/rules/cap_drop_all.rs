@@ -4,7 +4,7 @@ use crate::editor::NewValue;
 use crate::facts::{ListKey, ServiceFacts, UserState, cap_name};
 use crate::knowledge::{Class, Confidence};
 use crate::rules::no_new_privileges::quote_items;
-use crate::rules::{Diagnostic, declare_rule, rule};
+use crate::rules::{Diagnostic, Evidence, declare_rule, rule};
 
 declare_rule! {
     /// ## What it does
@@ -42,16 +42,24 @@ declare_rule! {
     ///
     /// ## Fix safety
     /// Which capabilities an image needs is a fact about its entrypoint. The fix is
-    /// **verified** when it rests on that knowledge: an image in the knowledge base, a
-    /// Dockerfile whose final stage is a known image or ends with a non-root `USER`, or a
-    /// service that runs as a non-root user (on Docker a non-root process cannot use
-    /// capabilities at all). It is **unverified** for images nothing is known about.
-    /// Existing `cap_add` entries are always kept. With `network_mode: host`, a root
-    /// service that listens below port 1024 also gets NET_BIND_SERVICE.
+    /// **verified** only on evidence about this service as the file runs it: a
+    /// knowledge-base row matching the image and a tag it was checked for, or a Dockerfile
+    /// whose final stage is a known image, or ends with a non-root `USER` and installs no
+    /// sudo, file capability or setuid bit. A non-root `user:` alone is not enough: setuid
+    /// helpers and file capabilities need capabilities as non-root. The file beats the
+    /// profile: `user: root` adds DAC_OVERRIDE (the image's user owns its files), an
+    /// overridden `entrypoint:` drops the CHOWN/SETGID/SETUID of the image's own steps. A
+    /// root service with host bind mounts that another user may own gets DAC_OVERRIDE
+    /// (never DAC_READ_SEARCH). A root-then-drop image with data only in named volumes
+    /// runs as its own user (CH001) and needs nothing back. It is **unverified** for
+    /// images nothing is known about. Existing `cap_add` entries are always kept. With
+    /// `network_mode: host`, a root service that listens below port 1024 also gets
+    /// NET_BIND_SERVICE.
     pub struct CapDropAll;
 }
 
 struct Plan {
+    evidence: Evidence,
     caps: Vec<String>,
     applicability: Applicability,
     confidence: Confidence,
@@ -59,25 +67,57 @@ struct Plan {
     source: Option<String>,
 }
 
+impl Plan {
+    fn new(caps: Vec<String>, confidence: Confidence, reason: String) -> Plan {
+        let applicability = if confidence.is_trusted() {
+            Applicability::Verified
+        } else {
+            Applicability::Unverified
+        };
+        Plan {
+            evidence: Evidence::Generic,
+            caps,
+            applicability,
+            confidence,
+            reason,
+            source: None,
+        }
+    }
+
+    fn unverified(reason: String) -> Plan {
+        Plan::new(vec![], Confidence::Unverified, reason)
+    }
+
+    fn sourced(mut self, f: &ServiceFacts) -> Plan {
+        self.source = f.profile.and_then(|p| p.sources.first().cloned());
+        self.evidence = Evidence::Profile;
+        self
+    }
+
+    fn from(mut self, evidence: Evidence) -> Plan {
+        self.evidence = evidence;
+        self
+    }
+}
+
 fn plan(f: &ServiceFacts) -> Result<Plan, String> {
     if let Some(caps) = f.overrides().and_then(|o| o.cap_add.as_ref()) {
         let mut caps: Vec<String> = caps.iter().map(|c| cap_name(c)).collect();
         caps.sort();
         caps.dedup();
-        return Ok(Plan {
-            caps,
-            applicability: Applicability::Verified,
-            confidence: Confidence::Verified,
-            reason: format!(
-                "cap_add for service {:?} is set in compose-harden.toml",
-                f.service.name
-            ),
-            source: None,
-        });
+        let reason = format!(
+            "cap_add for service {:?} is set in compose-harden.toml",
+            f.service.name
+        );
+        return Ok(Plan::new(caps, Confidence::Verified, reason).from(Evidence::Config));
     }
-    let profile = f.profile;
+    if let Some(why) = &f.extends_problem {
+        return Ok(Plan::unverified(format!(
+            "{why}: what the base service sets (privileged, pid: host, the Docker socket) is unknown"
+        )));
+    }
     let explicit_non_root = matches!(f.user, UserState::NonRoot(_));
-    if let Some(p) = profile
+    if let Some(p) = f.profile
         && p.class == Class::DoNotHarden
     {
         return Err(format!("not hardened automatically: {}", p.why));
@@ -86,154 +126,267 @@ fn plan(f: &ServiceFacts) -> Result<Plan, String> {
         && let Some(why) = &b.unreadable
         && !explicit_non_root
     {
-        return Ok(Plan {
-            caps: vec![],
-            applicability: Applicability::Unverified,
-            confidence: Confidence::Unverified,
-            reason: format!(
-                "the Dockerfile could not be read ({why}); dropping all capabilities may break it"
-            ),
-            source: None,
-        });
+        return Ok(Plan::unverified(format!(
+            "the Dockerfile could not be read ({why}); dropping all capabilities may break it"
+        )));
     }
-    let source = profile.and_then(|p| p.sources.first().cloned());
-    if f.runs_non_root() == Some(true) {
-        let caps = profile
-            .map(|p| p.caps_as_nonroot.clone())
-            .unwrap_or_default();
-        let (confidence, reason) = match (&f.user, &f.build, profile) {
-            (UserState::NonRoot(u), _, _) => (
-                Confidence::Verified,
-                format!("runs as user {u}: a non-root process cannot use capabilities on Docker"),
-            ),
-            (_, Some(b), _) => (
-                Confidence::FromSource,
+    let mut plan = if f.runs_non_root() == Some(true) {
+        non_root(f)
+    } else if let Some(u) = f.own_user() {
+        own_user(f, &u)
+    } else {
+        match as_root(f) {
+            Some(p) => root_extras(f, p),
+            None => return Ok(unknown_root(f)),
+        }
+    };
+    if let Some(note) = &f.tag_note
+        && f.profile.is_some()
+        && f.overrides().is_none()
+    {
+        plan.reason
+            .push_str(&format!("; not verified for this tag: {note}"));
+    }
+    if let Some(note) = &f.env_note {
+        plan.reason.push_str(&format!("; {note}"));
+    }
+    // DAC_READ_SEARCH is not in Docker's default set and enables open_by_handle_at(2);
+    // DAC_OVERRIDE covers what a reader needs.
+    for c in plan.caps.iter_mut() {
+        if c == "DAC_READ_SEARCH" {
+            *c = "DAC_OVERRIDE".into();
+        }
+    }
+    plan.caps.sort();
+    plan.caps.dedup();
+    Ok(plan)
+}
+
+/// A service whose process runs as a non-root user: what backs the claim that it needs
+/// no capability (beyond the profile's `caps_as_nonroot`).
+fn non_root(f: &ServiceFacts) -> Plan {
+    let shown_user = match &f.user {
+        UserState::NonRoot(u) => Some(u.clone()),
+        _ => None,
+    };
+    if let Some(b) = &f.build
+        && b.unreadable.is_none()
+    {
+        let user = shown_user
+            .map(|u| format!("runs as user {u}"))
+            .unwrap_or_else(|| {
                 format!(
-                    "{} ends with USER {}: a non-root process cannot use capabilities on Docker",
+                    "{} ends with USER {}",
                     b.dockerfile,
                     b.user.clone().unwrap_or_default()
+                )
+            });
+        return match &b.gains_privileges {
+            Some(line) => Plan::unverified(format!(
+                "{user}, but {} has `{line}`: a non-root process may need a capability it grants",
+                b.dockerfile
+            ))
+            .from(Evidence::Dockerfile),
+            None => Plan::new(
+                vec![],
+                Confidence::FromSource,
+                format!(
+                    "{user}, and no RUN line of {} installs sudo, a file capability or a setuid bit",
+                    b.dockerfile
                 ),
-            ),
-            (_, None, Some(p)) => (
-                p.confidence,
-                format!("{} runs as {}; {}", f.image_label(), p.image_user, p.why),
-            ),
-            _ => (Confidence::Inferred, "runs as a non-root user".into()),
+            )
+            .from(Evidence::Dockerfile),
         };
-        let applicability = if confidence.is_trusted() {
-            Applicability::Verified
-        } else {
-            Applicability::Unverified
-        };
-        return Ok(Plan {
-            caps,
-            applicability,
-            confidence,
-            reason,
-            source,
-        });
     }
-    if let Some(b) = &f.build
-        && profile.is_none()
-    {
-        let reason = match (&b.drops_privileges, &b.base) {
-            (Some(script), _) => format!(
-                "{script} changes user or ownership at start; which capabilities it needs is not known"
+    match (f.profile, shown_user) {
+        (Some(p), Some(u)) => Plan::new(
+            p.caps_as_nonroot.clone(),
+            f.profile_confidence,
+            format!(
+                "runs as user {u}; as non-root {} needs {}",
+                f.image_label(),
+                caps_text(&p.caps_as_nonroot)
             ),
-            (None, Some(base)) => format!(
-                "{} builds FROM {}, which is not in the knowledge base",
-                b.dockerfile,
-                base.display()
-            ),
-            (None, None) => format!("{} has no FROM we can resolve", b.dockerfile),
-        };
-        return Ok(Plan {
-            caps: vec![],
-            applicability: Applicability::Unverified,
-            confidence: Confidence::Unverified,
-            reason,
-            source: None,
-        });
+        )
+        .sourced(f),
+        (Some(p), None) => Plan::new(
+            p.caps_as_nonroot.clone(),
+            f.profile_confidence,
+            format!("{} runs as {}; {}", f.image_label(), p.image_user, p.why),
+        )
+        .sourced(f),
+        (None, Some(u)) => Plan::unverified(format!(
+            "runs as user {u}, but nothing is known about {}: a setuid helper or file capability it uses would stop working",
+            f.image_label()
+        )),
+        (None, None) => {
+            Plan::unverified("runs as a non-root user nothing more is known about".into())
+        }
     }
-    let Some(p) = profile else {
-        return Ok(Plan {
-            caps: vec![],
-            applicability: Applicability::Unverified,
-            confidence: Confidence::Unverified,
-            reason: format!(
-                "nothing is known about {}; dropping all capabilities may break it",
-                f.image_label()
-            ),
-            source: None,
-        });
-    };
-    if f.settings.set_user
-        && p.class == Class::RootThenDrop
-        && p.user.is_some()
-        && f.user == UserState::Unset
-        && f.build.is_none()
-    {
-        return Ok(Plan {
-            caps: p.caps_as_nonroot.clone(),
-            applicability: Applicability::Verified,
-            confidence: p.confidence,
-            reason: format!(
-                "--set-user runs it as {}: the entrypoint then skips its chown and user switch",
-                p.user.clone().unwrap_or_default()
-            ),
-            source,
-        });
-    }
-    let mut caps = p.caps_as_root.clone();
-    let mut applicability = if p.confidence.is_trusted() {
-        Applicability::Verified
+}
+
+fn caps_text(caps: &[String]) -> String {
+    if caps.is_empty() {
+        "no capability".into()
     } else {
-        Applicability::Unverified
+        caps.join(", ")
+    }
+}
+
+/// A root-then-drop image run as its own non-root uid:gid (see [`ServiceFacts::own_user`]).
+fn own_user(f: &ServiceFacts, u: &str) -> Plan {
+    let p = f.profile.expect("own_user needs a profile");
+    let how = if f.settings.set_user {
+        "--set-user runs it"
+    } else {
+        "its data is only in named volumes (or none), so it runs"
     };
-    let mut reason = p.why.clone();
+    Plan::new(
+        p.caps_as_nonroot.clone(),
+        f.profile_confidence,
+        format!(
+            "{how} as the image's own user {u} (CH001): the entrypoint then skips its chown and user switch and needs {}",
+            caps_text(&p.caps_as_nonroot)
+        ),
+    )
+    .sourced(f)
+}
+
+/// A root process on an image nothing is known about.
+fn unknown_root(f: &ServiceFacts) -> Plan {
+    let Some(b) = &f.build else {
+        return Plan::unverified(format!(
+            "nothing is known about {}; dropping all capabilities may break it",
+            f.image_label()
+        ));
+    };
+    Plan::unverified(match (&b.drops_privileges, &b.base) {
+        (Some(script), _) => format!(
+            "{script} changes user or ownership at start; which capabilities it needs is not known"
+        ),
+        (None, Some(base)) => format!(
+            "{} builds FROM {}, which is not in the knowledge base",
+            b.dockerfile,
+            base.display()
+        ),
+        (None, None) => format!("{} has no FROM we can resolve", b.dockerfile),
+    })
+}
+
+/// What a known image needs when its process starts as root. `None` when nothing is known.
+fn as_root(f: &ServiceFacts) -> Option<Plan> {
+    let p = f.profile?;
+    let label = f.image_label();
+    let mut plan =
+        Plan::new(p.caps_as_root.clone(), f.profile_confidence, p.why.clone()).sourced(f);
+    if p.class == Class::RootThenDrop && f.entrypoint_overridden {
+        // The image's entrypoint (its chown and gosu) does not run; the file's does.
+        plan.caps
+            .retain(|c| !["CHOWN", "SETGID", "SETUID"].contains(&c.as_str()));
+        plan.caps.push("DAC_OVERRIDE".into());
+        plan.confidence = plan.confidence.min(Confidence::Inferred);
+        plan.source = None;
+        plan.reason = format!(
+            "entrypoint: replaces the entrypoint of {label}, so its ownership changes and user switch do not run: the process stays root (CH001) and needs DAC_OVERRIDE for files the image's user {} owns",
+            p.image_user
+        );
+        if drops_privileges(&f.command) {
+            plan.applicability = Applicability::Unverified;
+            plan.reason.push_str("; the file's own entrypoint changes user or ownership, which needs capabilities we cannot pin down");
+        }
+        return Some(plan);
+    }
+    if let UserState::Root(u) = &f.user
+        && matches!(p.class, Class::NonRoot | Class::RootThenDrop)
+    {
+        plan.caps.push("DAC_OVERRIDE".into());
+        plan.confidence = plan.confidence.min(Confidence::Inferred);
+        let prefix = format!(
+            "user: {u} overrides the image's user {}: as root it needs DAC_OVERRIDE to write the files that user owns",
+            p.image_user
+        );
+        plan.reason = if p.class == Class::RootThenDrop {
+            format!("{prefix}; {}", p.why)
+        } else {
+            plan.source = None;
+            prefix
+        };
+        return Some(plan);
+    }
     if let Some(b) = &f.build {
         let base = b.base.as_ref().map(|i| i.display()).unwrap_or_default();
-        reason = format!("{} builds FROM {base}: {reason}", b.dockerfile);
+        plan.reason = format!("{} builds FROM {base}: {}", b.dockerfile, plan.reason);
         if b.drops_privileges.is_some() && p.class != Class::RootThenDrop {
-            applicability = Applicability::Unverified;
-            reason.push_str("; its entrypoint script changes user or ownership too");
+            plan.applicability = Applicability::Unverified;
+            plan.reason
+                .push_str("; its entrypoint script changes user or ownership too");
         }
     }
     if p.class == Class::BaseImage {
-        if f.command.contains("ping") {
-            caps.push("NET_RAW".into());
-        }
-        if drops_privileges(&f.command) {
-            applicability = Applicability::Unverified;
-            reason = format!(
-                "{}: its command changes user or ownership, which needs capabilities we cannot pin down",
-                f.image_label()
-            );
-        } else if f.command.trim().is_empty() {
-            reason = format!(
-                "{} with its default command needs no capabilities",
-                f.image_label()
-            );
-        } else {
-            reason = format!(
-                "{} runs the service's own command, which neither switches user nor changes ownership",
-                f.image_label()
-            );
-        }
+        base_image(f, &mut plan);
     }
-    if f.network_host && !p.low_ports.is_empty() && !caps.iter().any(|c| c == "NET_BIND_SERVICE") {
-        caps.push("NET_BIND_SERVICE".into());
-        reason.push_str("; host networking and ports below 1024 need NET_BIND_SERVICE");
+    Some(plan)
+}
+
+fn base_image(f: &ServiceFacts, plan: &mut Plan) {
+    let label = f.image_label();
+    let mut text = f.command.clone();
+    if let Some(h) = f.healthcheck() {
+        text.push_str(&h);
     }
-    caps.sort();
-    caps.dedup();
-    Ok(Plan {
-        caps,
-        applicability,
-        confidence: p.confidence,
-        reason,
-        source,
-    })
+    if text.contains("ping") {
+        plan.caps.push("NET_RAW".into());
+    }
+    plan.reason = if drops_privileges(&f.command) {
+        plan.applicability = Applicability::Unverified;
+        format!(
+            "{label}: its command changes user or ownership, which needs capabilities we cannot pin down"
+        )
+    } else if f.command.trim().is_empty() {
+        format!("{label} with its default command needs no capabilities")
+    } else {
+        format!(
+            "{label} runs the service's own command, which neither switches user nor changes ownership"
+        )
+    };
+    if plan.caps.iter().any(|c| c == "NET_RAW") {
+        plan.reason
+            .push_str("; ping (in its command or healthcheck) needs NET_RAW");
+    }
+}
+
+/// What a root process needs beyond its image: DAC_OVERRIDE for host paths another user
+/// may own, NET_BIND_SERVICE for low ports on the host network.
+fn root_extras(f: &ServiceFacts, mut plan: Plan) -> Plan {
+    if let Some(host) = f.host_binds.first()
+        && !plan.caps.iter().any(|c| c == "DAC_OVERRIDE")
+    {
+        plan.caps.push("DAC_OVERRIDE".into());
+        plan.reason.push_str(&format!(
+            "; it starts as root and bind-mounts {host} from the host, which another user may own: DAC_OVERRIDE"
+        ));
+    }
+    if let Some(p) = f.profile
+        && p.class == Class::RootThenDrop
+        && p.user.is_some()
+        && f.user == UserState::Unset
+        && f.bind_mounts
+        && !f.entrypoint_overridden
+    {
+        plan.reason.push_str(&format!(
+            "; kept as root because of its bind mounts: a host directory must be owned by {} before it can run as that user",
+            p.user.clone().unwrap_or_default()
+        ));
+    }
+    if f.network_host
+        && f.profile.is_some_and(|p| !p.low_ports.is_empty())
+        && !plan.caps.iter().any(|c| c == "NET_BIND_SERVICE")
+    {
+        plan.caps.push("NET_BIND_SERVICE".into());
+        plan.reason
+            .push_str("; host networking and ports below 1024 need NET_BIND_SERVICE");
+    }
+    plan
 }
 
 pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
@@ -267,6 +420,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
         }
     };
     d.confidence = plan.confidence;
+    d.evidence = plan.evidence;
     d.source = plan.source.map(crate::rules::SharedStr::from);
     d.reason = plan.reason.into();
     let existing: Vec<String> = f.items("cap_add").iter().map(|c| cap_name(c)).collect();

@@ -30,6 +30,34 @@ pub(crate) use declare_rule;
 /// How sure a finding's reasoning is, shown next to every edit.
 pub use crate::knowledge::Confidence;
 
+/// What a finding's reasoning rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Evidence {
+    /// A knowledge-base row for the image (and tag).
+    Profile,
+    /// The service's Dockerfile.
+    Dockerfile,
+    /// The compose file's own settings.
+    ComposeFile,
+    /// `compose-harden.toml`.
+    Config,
+    /// Nothing about this image: a general argument only.
+    Generic,
+}
+
+impl Evidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::Profile => "profile",
+            Evidence::Dockerfile => "dockerfile",
+            Evidence::ComposeFile => "compose-file",
+            Evidence::Config => "config",
+            Evidence::Generic => "generic",
+        }
+    }
+}
+
 /// A finding on one service, with the fix that addresses it when there is one.
 #[derive(Debug, Clone, Serialize)]
 pub struct Diagnostic {
@@ -45,6 +73,8 @@ pub struct Diagnostic {
     /// Why the fix is what it is (or why there is none).
     pub reason: SharedStr,
     pub confidence: Confidence,
+    /// What kind of evidence the reasoning rests on (generic cases apart from backed ones).
+    pub evidence: Evidence,
     pub source: Option<SharedStr>,
     pub fix: Option<Fix>,
     /// A short description of the fix, e.g. `add cap_drop: [ALL], cap_add: [CHOWN]`.
@@ -190,6 +220,7 @@ impl Rule {
             message,
             reason: SharedStr::from(""),
             confidence: Confidence::Verified,
+            evidence: Evidence::ComposeFile,
             source: None,
             fix: None,
             fix_title: None,

@@ -1,8 +1,8 @@
 use crate::edit::{Applicability, Fix};
 use crate::editor::NewValue;
-use crate::facts::{ListKey, ServiceFacts};
-use crate::knowledge::Confidence;
-use crate::rules::{Diagnostic, declare_rule, rule};
+use crate::facts::{ListKey, ServiceFacts, UserState};
+use crate::knowledge::{Class, Confidence};
+use crate::rules::{Diagnostic, Evidence, declare_rule, rule};
 
 declare_rule! {
     /// ## What it does
@@ -30,9 +30,13 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix safety
-    /// **Verified** for every image unless the knowledge base says the image needs to gain
-    /// privileges as a non-root user (sudo, setuid helpers, capabilities set at start).
-    /// Entrypoints that step down from root (gosu, su-exec, setpriv) keep working. The
+    /// **Verified** when evidence about the image says nothing in it gains privileges: its
+    /// knowledge-base row (for the tag in use), or a Dockerfile whose RUN lines install no
+    /// sudo, file capability or setuid bit. **Unverified** for images nothing is known
+    /// about: dev containers, code-server and images with sudo, setuid helpers or file
+    /// capabilities used as non-root break. Images the knowledge base says need to gain
+    /// privileges are left alone. Entrypoints that step down from root (gosu, su-exec,
+    /// setpriv) keep working. The
     /// spelling is exactly `no-new-privileges:true`, the one scanners look for. A service
     /// that says `no-new-privileges:false` made a choice and is left alone.
     pub struct NoNewPrivileges;
@@ -77,21 +81,22 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
             f.name()
         ),
     );
-    match f.profile {
-        Some(p) => {
-            d.reason = format!(
-                "{}: its entrypoint only ever steps down from root; nothing in it needs to gain privileges",
-                f.image_label()
-            )
-            .into();
-            d.confidence = p.confidence.max(Confidence::Inferred);
-            d.source = p.sources.first().map(|s| s.as_str().into());
+    let (confidence, mut reason, source) = backing(f);
+    d.evidence = match (f.profile, &f.build) {
+        _ if confidence == Confidence::Unverified && f.profile.is_none() && f.build.is_none() => {
+            Evidence::Generic
         }
-        None => {
-            d.reason = "no-new-privileges only blocks gaining privileges (sudo, setuid); starting as root and stepping down still works".into();
-            d.confidence = Confidence::Inferred;
-        }
+        (Some(_), _) if f.extends_problem.is_none() => Evidence::Profile,
+        (None, Some(b)) if b.unreadable.is_none() => Evidence::Dockerfile,
+        _ if f.command.contains("sudo ") => Evidence::ComposeFile,
+        _ => Evidence::Generic,
+    };
+    if let Some(note) = &f.env_note {
+        reason.push_str(&format!("; {note}"));
     }
+    d.reason = reason.into();
+    d.confidence = confidence;
+    d.source = source.map(|s| s.as_str().into());
     if f.service.is_alias {
         d.extend_reason("; not fixed: the service is an alias of another node");
         return Some(d);
@@ -117,9 +122,93 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
     };
     if let Some(edit) = edit {
         d.fix_title = Some(format!("add security_opt: {ENTRY}").into());
-        d.fix = Some(Fix::new(Applicability::Verified, vec![edit]));
+        let applicability = if confidence.is_trusted() {
+            Applicability::Verified
+        } else {
+            Applicability::Unverified
+        };
+        d.fix = Some(Fix::new(applicability, vec![edit]));
     }
     Some(d)
+}
+
+/// What backs no-new-privileges for this service: the image's profile (a reason true for
+/// its class), its Dockerfile, or nothing (then it is unverified: sudo, setuid helpers and
+/// file capabilities used as non-root stop working).
+fn backing<'a>(f: &ServiceFacts<'a>) -> (Confidence, String, Option<&'a String>) {
+    let label = f.image_label();
+    if let Some(why) = &f.extends_problem {
+        return (
+            Confidence::Unverified,
+            format!("{why}: what the base service runs is unknown"),
+            None,
+        );
+    }
+    if let Some(b) = &f.build
+        && b.unreadable.is_none()
+        && let Some(line) = &b.gains_privileges
+    {
+        let why = format!(
+            "{} has `{line}`, which no-new-privileges would stop working",
+            b.dockerfile
+        );
+        return (Confidence::Unverified, why, None);
+    }
+    if f.command.contains("sudo ") || f.healthcheck().is_some_and(|h| h.contains("sudo ")) {
+        return (
+            Confidence::Unverified,
+            "its command uses sudo, which no-new-privileges stops working".into(),
+            None,
+        );
+    }
+    let Some(p) = f.profile else {
+        if let Some(b) = &f.build
+            && b.unreadable.is_none()
+            && f.runs_non_root() == Some(true)
+        {
+            let why = format!(
+                "{} runs as non-root and no RUN line installs sudo, a file capability or a setuid bit",
+                b.dockerfile
+            );
+            return (Confidence::FromSource, why, None);
+        }
+        let why = format!(
+            "nothing is known about {label}: images that use sudo, setuid helpers or file capabilities as non-root break under no-new-privileges"
+        );
+        return (Confidence::Unverified, why, None);
+    };
+    let user_root = matches!(f.user, UserState::Root(_));
+    let why = match p.class {
+        Class::RootThenDrop if f.entrypoint_overridden => format!(
+            "{label} with its entrypoint replaced runs the file's command as root, which needs no privilege it does not already have"
+        ),
+        Class::RootThenDrop if f.own_user().is_some() => {
+            format!("{label} runs as its own user and needs to gain no privilege")
+        }
+        Class::RootThenDrop => format!(
+            "{label}: its entrypoint starts as root and steps down (gosu, su-exec, setpriv), which no-new-privileges does not block"
+        ),
+        Class::SelfDroppingDaemon => format!(
+            "{label}: its root master starts workers as another user itself, which no-new-privileges does not block"
+        ),
+        Class::NonRoot if !user_root => format!(
+            "{label} runs as {} and uses no setuid helper or file capability to gain privileges",
+            p.image_user
+        ),
+        _ => format!(
+            "{label} runs as root and never changes user; it needs no privilege it does not already have"
+        ),
+    };
+    let mut why = why;
+    if let Some(note) = &f.tag_note {
+        why.push_str(&format!("; not verified for this tag: {note}"));
+    }
+    let source = if f.entrypoint_overridden || (user_root && p.class == Class::NonRoot) {
+        None
+    } else {
+        p.sources.first()
+    };
+    (f.profile_confidence, why, source)
 }
 
 /// Inherited entries copied into a new local list keep their meaning: quote any that

@@ -37,7 +37,8 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix safety
-    /// Removing a needless `host` is **verified** when the service has no bind mounts;
+    /// A root service that adds capabilities keeps `host`: remapping would confine them to
+    /// the user namespace. Removing a needless `host` is **verified** when the service has no bind mounts;
     /// with bind mounts it is **unverified**, because remapped ids change who owns the
     /// files the service writes there. Adding `"host"` under `--userns-remap` is verified:
     /// the daemon refuses the container without it.
@@ -58,7 +59,10 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
     } else {
         "pid: host"
     };
-    if value == Some("host") && !needs_host {
+    // Under remapping, capabilities the file adds to a root process (SYS_ADMIN, NET_ADMIN)
+    // are confined to the user namespace and stop working: `host` is what keeps them.
+    let adds_caps = f.runs_non_root() != Some(true) && !f.items("cap_add").is_empty();
+    if value == Some("host") && !needs_host && !adds_caps {
         let Some((k, _, local)) = current else {
             let mut d = rule.diagnostic(f, format!("{} turns off user-namespace remapping (`userns_mode: host`) without needing to", f.name()));
             d.reason = "set in another file of the project; remove it there".into();
@@ -106,7 +110,7 @@ pub fn check(f: &ServiceFacts) -> Option<Diagnostic> {
             d.extend_reason("; not fixed: userns_mode already has another value");
             return Some(d);
         }
-        let value = NewValue::Scalar(f.editor.quoted("host"));
+        let value = NewValue::Scalar(f.editor.quoted_if_file_quotes("host"));
         if let Some(edit) = f.editor.add_key(f.service.map, "userns_mode", &value) {
             d.fix_title = Some("add userns_mode: \"host\"".into());
             d.fix = Some(Fix::new(Applicability::Verified, vec![edit]));

@@ -21,6 +21,7 @@ pub mod document;
 pub mod edit;
 pub mod editor;
 pub mod escape;
+pub mod evidence;
 pub mod facts;
 pub mod fixer;
 pub mod fsread;

@@ -17,7 +17,9 @@
 //! - [`state`]: container states from `docker inspect` and the ready/stop judgements.
 //! - [`procfs`]: `/proc/<pid>/status` (uid, gid, CapEff, CapBnd, NoNewPrivs), cap names.
 //! - [`verdict`]: two runs to a verdict with the advisor's advice; the JSON report.
+//! - [`archive`]: an image from a `docker save` or OCI archive, with no engine.
 
+pub mod archive;
 pub mod docker;
 pub mod filecaps;
 pub mod lifecycle;

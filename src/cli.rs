@@ -35,6 +35,12 @@ pub enum Command {
     Why(WhyArgs),
     /// Write a commented starting compose-harden.toml into the current directory.
     Init,
+    /// Inspect an image (from the engine, or a `docker save` / OCI layout archive path)
+    /// and print the profile row it supports, with its evidence.
+    Inspect(InspectArgs),
+    /// Propose an `[[image]]` profile row from a Dockerfile and entrypoint scripts, with
+    /// the evidence lines it read as comments, for a reviewer.
+    Profile(ProfileArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -138,6 +144,41 @@ pub struct WhyArgs {
     /// Read the log from a file (`-` for standard input).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// An image known to the engine (`postgres:16`), or the path of an image archive
+    /// (`docker save` tar or directory, OCI layout tar or directory).
+    #[arg(value_name = "IMAGE|ARCHIVE")]
+    pub image: String,
+    #[arg(long, value_enum, default_value_t = RowFormat::Toml)]
+    pub format: RowFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The image's Dockerfile; the scripts its final stage copies in are read too.
+    #[arg(long, value_name = "FILE")]
+    pub dockerfile: Option<PathBuf>,
+    /// An entrypoint or start script (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub entrypoint: Vec<PathBuf>,
+    /// The repository the row is for (repeatable).
+    #[arg(long, value_name = "REPO")]
+    pub repo: Vec<String>,
+    /// A tag (glob) whose sources were read (repeatable): the row's `tags` and `checked_tags`.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// Where a reviewer finds the sources read (repeatable; default: the files read).
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RowFormat {
+    Toml,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,12 +7,12 @@
 mod lex;
 mod propose;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub use propose::{Proposal, propose};
+pub use propose::{Proposal, is_root, propose};
 
 /// One line of a Dockerfile or script that decides privileges.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
     /// The file as shown to users (`Dockerfile`, `docker-entrypoint.sh`).
     pub file: String,
@@ -24,7 +24,7 @@ pub struct Evidence {
 }
 
 /// What a line does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Finding {
     /// The Dockerfile's `USER` (the final stage's last one wins).
@@ -160,24 +160,18 @@ pub fn read_dockerfile(file: &str, text: &str) -> (Vec<Evidence>, Vec<String>) {
         let Some((_, ev, scripts)) = stages.last_mut() else {
             continue;
         };
-        let mut push = |f: Finding| ev.push(evidence(file, n, trimmed, f));
+        let push = |ev: &mut Vec<Evidence>, f: Finding| ev.push(evidence(file, n, trimmed, f));
         match instr.as_str() {
-            "USER" => push(Finding::User {
-                user: rest.to_string(),
-            }),
+            "USER" => push(
+                ev,
+                Finding::User {
+                    user: rest.to_string(),
+                },
+            ),
             "ENTRYPOINT" | "CMD" => {
-                let words = exec_form(rest);
-                for f in lex::commands(&words.join(" "))
-                    .iter()
-                    .flat_map(|c| read_command(c))
-                    .filter(|f| !matches!(f, Finding::Chmod { .. }))
-                {
-                    push(f);
+                for e in read_start(file, n, trimmed, &instr, exec_form(rest)) {
+                    ev.push(e);
                 }
-                push(Finding::Start {
-                    instruction: instr.clone(),
-                    words,
-                });
             }
             // Build-time commands: only what stays in the image matters.
             "RUN" => {
@@ -186,13 +180,13 @@ pub fn read_dockerfile(file: &str, text: &str) -> (Vec<Evidence>, Vec<String>) {
                         f,
                         Finding::SetuidBit { .. } | Finding::Setcap { .. } | Finding::S6Overlay
                     ) {
-                        push(f);
+                        push(ev, f);
                     }
                 }
             }
             "COPY" | "ADD" => {
                 if rest.contains("s6-overlay") {
-                    push(Finding::S6Overlay);
+                    push(ev, Finding::S6Overlay);
                 }
                 if rest.contains("--from") {
                     continue;
@@ -216,6 +210,56 @@ pub fn read_dockerfile(file: &str, text: &str) -> (Vec<Evidence>, Vec<String>) {
     (ev, scripts)
 }
 
+/// What the start command (`ENTRYPOINT`/`CMD` words, or an image config's) does, then the
+/// start itself; `text` is the line shown.
+pub fn read_start(
+    file: &str,
+    line: usize,
+    text: &str,
+    instruction: &str,
+    words: Vec<String>,
+) -> Vec<Evidence> {
+    let mut out: Vec<Evidence> = read_command(&words)
+        .into_iter()
+        .filter(|f| !matches!(f, Finding::Chmod { .. }))
+        .map(|f| evidence(file, line, text, f))
+        .collect();
+    out.push(evidence(
+        file,
+        line,
+        text,
+        Finding::Start {
+            instruction: instruction.to_string(),
+            words,
+        },
+    ));
+    out
+}
+
+/// The programs a script may run: the first word of each command, what `.`/`source`
+/// read, and every absolute path (what `sudo`, `gosu` or a wrapper runs).
+pub fn programs(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (_, line) in logical_lines(text) {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        for c in lex::commands(&line) {
+            let first = match c.first().map(String::as_str) {
+                Some("." | "source") => c.get(1),
+                _ => c.first(),
+            };
+            let paths = c.iter().skip(1).filter(|w| w.starts_with('/'));
+            for n in first.into_iter().chain(paths) {
+                if !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The words of an `ENTRYPOINT`/`CMD`: the JSON exec form, or the shell form as one
 /// `sh -c` string.
 pub fn exec_form(rest: &str) -> Vec<String> {
@@ -237,12 +281,13 @@ fn read_command(words: &[String]) -> Vec<Finding> {
     let args = &words[1..];
     let prog = base(first);
     let mut out = Vec::new();
-    let step = |tool: &str, user: Option<&String>| Finding::StepDown {
+    let step = |tool: &str, user: Option<&str>| Finding::StepDown {
         tool: tool.into(),
-        user: user.cloned(),
+        user: user.map(str::to_string),
     };
+    let first_arg = args.first().map(String::as_str);
     match prog {
-        "gosu" | "su-exec" | "s6-setuidgid" => out.push(step(prog, args.first())),
+        "gosu" | "su-exec" | "s6-setuidgid" => out.push(step(prog, first_arg)),
         "setpriv"
             if args
                 .iter()
@@ -256,7 +301,7 @@ fn read_command(words: &[String]) -> Vec<Finding> {
         "chpst" if args.iter().any(|a| a.starts_with("-u")) => {
             out.push(step("chpst", option_value(args, "-u")))
         }
-        "runuser" => out.push(step("runuser", option_value(args, "-u").or(args.first()))),
+        "runuser" => out.push(step("runuser", option_value(args, "-u").or(first_arg))),
         "su" => out.push(step("su", su_user(args))),
         "sudo" => out.push(Finding::Sudo),
         "chown" => {
@@ -323,6 +368,12 @@ fn read_command(words: &[String]) -> Vec<Finding> {
         {
             out.extend(lex::commands(script).iter().flat_map(|c| read_command(c)));
         }
+    } else if prog == "sudo" {
+        // What sudo runs, runs as root: `sudo -n /usr/local/sbin/prepare`.
+        let skip = sudo_options(args);
+        if let Some(rest) = args.get(skip..).filter(|r| !r.is_empty()) {
+            out.extend(read_command(rest));
+        }
     } else if out.iter().any(|f| matches!(f, Finding::StepDown { .. })) {
         // What the stepped-down command runs: `gosu app nginx`, `su-exec app ping`.
         let skip = match prog {
@@ -343,20 +394,39 @@ fn read_command(words: &[String]) -> Vec<Finding> {
 }
 
 /// The value of `--opt value` or `--opt=value` (or `-uvalue` for short options).
-fn option_value<'a>(args: &'a [String], opt: &str) -> Option<&'a String> {
+fn option_value<'a>(args: &'a [String], opt: &str) -> Option<&'a str> {
     for (i, a) in args.iter().enumerate() {
         if a == opt {
-            return args.get(i + 1);
+            return args.get(i + 1).map(String::as_str);
         }
-        if a.starts_with(opt) && a.len() > opt.len() {
-            return Some(a);
+        if let Some(v) = a.strip_prefix(opt).filter(|v| !v.is_empty()) {
+            return Some(v.strip_prefix('=').unwrap_or(v));
         }
     }
     None
 }
 
+/// How many words of sudo's arguments are its own options (`-n`, `-u USER`, `-E`).
+fn sudo_options(args: &[String]) -> usize {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a == "--" {
+            return i + 1;
+        }
+        if !a.starts_with('-') {
+            break;
+        }
+        i += if ["-u", "-g", "-C", "-h", "-p", "-U", "-r", "-t"].contains(&a.as_str()) {
+            2
+        } else {
+            1
+        };
+    }
+    i
+}
+
 /// The user of `su [-] [-s SHELL] [-c CMD] USER`.
-fn su_user(args: &[String]) -> Option<&String> {
+fn su_user(args: &[String]) -> Option<&str> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if ["-c", "-s", "-g", "-G", "--command", "--shell", "--group"].contains(&a.as_str()) {
@@ -372,14 +442,16 @@ fn is_recursive(arg: &str) -> bool {
     arg == "--recursive" || (!arg.starts_with("--") && arg.starts_with('-') && arg.contains('R'))
 }
 
-/// `u+s`, `g+s`, `+s`, `4755`, `2755`, `6755`.
+/// `u+s`, `+s`, `4755`, `6755`: a setuid file. A setgid bit alone (`g+s`, `2775`) is
+/// most often a directory's group inheritance, not a helper that gains privileges.
 fn sets_id_bit(mode: &str) -> bool {
     if mode.len() == 4 && mode.bytes().all(|b| b.is_ascii_digit()) {
-        return matches!(mode.as_bytes()[0], b'2' | b'4' | b'6');
+        return matches!(mode.as_bytes()[0], b'4' | b'6');
     }
     mode.split(',').any(|part| {
-        part.split_once(['+', '='])
-            .is_some_and(|(who, what)| !who.contains('o') && what.contains('s'))
+        part.split_once(['+', '=']).is_some_and(|(who, what)| {
+            (who.is_empty() || who.contains(['u', 'a'])) && what.contains('s')
+        })
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod check;
 mod fix;
+mod image;
 mod info;
 mod inputs;
 mod verify;
@@ -55,6 +56,8 @@ pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
         Command::Verify(args) => verify::verify(args, io),
         Command::Why(args) => info::why(args, io),
         Command::Init => info::init(io),
+        Command::Inspect(args) => image::inspect(args, io),
+        Command::Profile(args) => image::profile(args, io),
         Command::Completions { shell } => info::completions(shell, io),
         Command::Manpage => info::manpage(io),
     };

@@ -2,13 +2,13 @@
 //! Every decision here names the finding it rests on; where nothing decides, the proposal
 //! says it cannot tell (an unknown program as root: only a measurement can).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Evidence, Finding};
 use crate::knowledge::{Class, Confidence, Profile};
 
 /// A profile proposed from evidence, before a reviewer names the image it is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
     pub class: Class,
     pub image_user: String,
@@ -145,23 +145,37 @@ pub fn propose(evidence: &[Evidence]) -> Proposal {
         why.push(format!("runs ping ({}:{})", e.file, e.line));
     }
     if !file_caps.is_empty() {
+        // The kernel refuses to exec a file whose capabilities are outside the bounding
+        // set; with no-new-privileges the exec works but the process gains none of them.
         why.push(format!(
-            "a binary carries file capabilities ({})",
+            "runs a binary carrying file capabilities ({}): they must stay in the bounding set",
             file_caps.join(", ")
         ));
     }
+    if as_root {
+        // Started as root, the bounding set is cap_add: the exec needs them there too.
+        caps.extend(file_caps.iter().map(String::as_str));
+    }
+    let mut nonroot_caps = file_caps.clone();
     let runs_nonroot = !as_root || p.class == Class::RootThenDrop || daemon.is_some();
-    if runs_nonroot && (setuid.is_some() || !file_caps.is_empty()) {
+    if runs_nonroot && let Some(e) = setuid {
         p.nnp = false;
-        if let Some(e) = setuid {
-            why.push(format!(
-                "a setuid helper is used ({}:{}): no-new-privileges would break it",
-                e.file, e.line
-            ));
-        } else {
-            why.push("no-new-privileges would drop those file capabilities".into());
+        why.push(format!(
+            "a setuid helper is used ({}:{}): no-new-privileges would break it",
+            e.file, e.line
+        ));
+        if matches!(e.finding, Finding::Sudo) && !as_root {
+            // sudo becomes root and changes ids; what it runs then runs as root.
+            nonroot_caps.extend(["SETGID", "SETUID"].map(str::to_string));
+            if !chown.is_empty() {
+                nonroot_caps.push("CHOWN".into());
+            }
+            if recursive {
+                nonroot_caps.push("DAC_OVERRIDE".into());
+            }
         }
     }
+    p.caps_as_nonroot = sorted(nonroot_caps);
     p.caps_as_root = sorted(caps.into_iter().map(str::to_string).collect());
     p.why = why.join("; ");
     p

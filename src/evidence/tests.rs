@@ -57,12 +57,12 @@ fn every_step_down_tool_is_recognised_with_its_user() {
         (
             "setpriv --reuid=app --regid=app --init-groups cmd",
             "setpriv",
-            Some("--reuid=app"),
+            Some("app"),
         ),
         (
             "chroot --userspec=1000:1000 / cmd",
             "chroot --userspec",
-            Some("--userspec=1000:1000"),
+            Some("1000:1000"),
         ),
         ("exec chpst -u app:app cmd", "chpst", Some("app:app")),
         ("s6-setuidgid abc cmd", "s6-setuidgid", Some("abc")),
@@ -91,7 +91,7 @@ fn setuid_setcap_sudo_and_ping() {
     let (ev, _) = read_dockerfile(
         "Dockerfile",
         "FROM debian\nRUN apt-get install -y libcap2-bin \\\n && setcap 'cap_net_bind_service,cap_net_raw=+ep' /usr/local/bin/srv\n\
-         RUN chmod u+s /usr/bin/helper && chmod 4755 /usr/bin/other && chmod 0755 /x\nUSER 1000\n",
+         RUN chmod u+s /usr/bin/helper && chmod 4755 /usr/bin/other && chmod 0755 /x \\\n && chmod 2775 /run/d && chmod g+s /run/e\nUSER 1000\n",
     );
     assert_eq!(
         kinds(&ev),
@@ -116,7 +116,7 @@ fn setuid_setcap_sudo_and_ping() {
                 }
             ),
             (
-                5,
+                6,
                 &Finding::User {
                     user: "1000".into()
                 }
@@ -126,7 +126,17 @@ fn setuid_setcap_sudo_and_ping() {
     let p = propose(&ev);
     assert_eq!(p.class, Class::NonRoot);
     assert_eq!(p.caps_as_nonroot, ["NET_BIND_SERVICE", "NET_RAW"]);
-    assert!(!p.nnp);
+    assert!(!p.nnp, "the setuid helpers");
+    let (ev, _) = read_dockerfile(
+        "Dockerfile",
+        "FROM debian\nRUN setcap cap_net_bind_service=ep /srv\nUSER 1000\n",
+    );
+    let p = propose(&ev);
+    assert_eq!(p.caps_as_nonroot, ["NET_BIND_SERVICE"]);
+    assert!(
+        p.nnp,
+        "with no-new-privileges the exec works, gaining nothing"
+    );
     let ev = read_script("e.sh", "sudo -E app\nping -c1 db || true\n");
     assert_eq!(ev[0].finding, Finding::Sudo);
     assert_eq!(ev[1].finding, Finding::Ping);
@@ -190,4 +200,38 @@ fn long_lines_are_cut() {
     let line = format!("gosu app {}", "x".repeat(400));
     let ev = read_script("e.sh", &line);
     assert_eq!(ev[0].text.chars().count(), MAX_TEXT + 1);
+}
+
+#[test]
+fn what_sudo_runs_runs_as_root() {
+    let mut ev = read_script(
+        "run.sh",
+        "#!/bin/sh\nsudo -n -u root /usr/local/sbin/prepare\nexec \"$@\"\n",
+    );
+    assert_eq!(
+        programs("sudo -n /usr/local/sbin/prepare\n# /not/this\n"),
+        ["sudo", "/usr/local/sbin/prepare"]
+    );
+    ev.extend(read_script(
+        "prepare",
+        "mkdir -p /run/x\nchown app /run/x\n",
+    ));
+    ev.insert(
+        0,
+        evidence(
+            "Dockerfile",
+            3,
+            "USER app",
+            Finding::User { user: "app".into() },
+        ),
+    );
+    let p = propose(&ev);
+    assert_eq!(p.class, Class::NonRoot);
+    assert_eq!(p.caps_as_nonroot, ["CHOWN", "SETGID", "SETUID"]);
+    assert!(!p.nnp);
+    let ev = read_script("run.sh", "sudo chown app /x\n");
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e.finding, Finding::Chown { .. }))
+    );
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -75,54 +75,35 @@ pub struct Image {
     pub layers: usize,
 }
 
-/// Where the archive's members are: a directory, or offsets into one tar file.
+/// Where the archive's small JSON members are found: a directory, or those read from a
+/// tar stream (layers are summarised as they stream by).
 enum Store {
     Dir(PathBuf),
-    Tar(PathBuf, HashMap<String, (u64, u64)>),
+    Stream(HashMap<String, Vec<u8>>),
 }
 
 impl Store {
-    fn open(path: &Path) -> io::Result<Store> {
-        if path.is_dir() {
-            return Ok(Store::Dir(path.to_path_buf()));
-        }
-        let mut members = HashMap::new();
-        let mut archive = tar::Archive::new(File::open(path)?);
-        for entry in archive.entries_with_seek()? {
-            let entry = entry?;
-            let name = clean(&entry.path()?.to_string_lossy());
-            members.insert(name, (entry.raw_file_position(), entry.size()));
-        }
-        Ok(Store::Tar(path.to_path_buf(), members))
-    }
-
     fn has(&self, name: &str) -> bool {
         match self {
             Store::Dir(d) => d.join(name).is_file(),
-            Store::Tar(_, m) => m.contains_key(name),
-        }
-    }
-
-    fn reader(&self, name: &str) -> io::Result<Box<dyn Read>> {
-        match self {
-            Store::Dir(d) => Ok(Box::new(File::open(d.join(name))?)),
-            Store::Tar(p, m) => {
-                let &(at, len) = m.get(name).ok_or_else(|| missing(name))?;
-                let mut f = File::open(p)?;
-                f.seek(SeekFrom::Start(at))?;
-                Ok(Box::new(f.take(len)))
-            }
+            Store::Stream(m) => m.contains_key(name),
         }
     }
 
     fn json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> io::Result<T> {
-        let mut text = Vec::new();
-        self.reader(name)?
-            .take(MAX_JSON + 1)
-            .read_to_end(&mut text)?;
-        if text.len() as u64 > MAX_JSON {
-            return Err(invalid(format!("{name} is larger than 4 MiB")));
-        }
+        let text = match self {
+            Store::Dir(d) => {
+                let mut text = Vec::new();
+                File::open(d.join(name))?
+                    .take(MAX_JSON + 1)
+                    .read_to_end(&mut text)?;
+                if text.len() as u64 > MAX_JSON {
+                    return Err(invalid(format!("{name} is larger than 4 MiB")));
+                }
+                text
+            }
+            Store::Stream(m) => m.get(name).ok_or_else(|| missing(name))?.clone(),
+        };
         serde_json::from_slice(&text).map_err(|e| invalid(format!("{name}: {e}")))
     }
 }
@@ -193,7 +174,101 @@ fn blob(digest: &str) -> String {
 
 /// Read an image archive (`docker save` tar or directory, OCI layout tar or directory).
 pub fn read(path: &Path) -> io::Result<Image> {
-    let store = Store::open(path)?;
+    if !path.is_dir() {
+        return read_stream(File::open(path)?);
+    }
+    let store = Store::Dir(path.to_path_buf());
+    let (mut image, layers) = locate(&store)?;
+    for layer in &layers {
+        let summary = summarise(Box::new(File::open(path.join(layer))?))
+            .map_err(|e| io::Error::new(e.kind(), format!("layer {layer}: {e}")))?;
+        apply(&mut image, summary)?;
+    }
+    Ok(image)
+}
+
+/// Read an image archive from a tar stream (a file, or `docker save` writing to a pipe):
+/// each layer is summarised as it passes, and applied in the manifest's order at the end.
+pub fn read_stream(r: impl Read) -> io::Result<Image> {
+    let mut jsons = HashMap::new();
+    let mut archive = tar::Archive::new(r);
+    let mut layers: HashMap<String, Summary> = HashMap::new();
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    let mut kept = 0;
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = clean(&entry.path()?.to_string_lossy());
+        if entry.header().entry_type() == tar::EntryType::Symlink {
+            // `docker save` links a layer it has already written (`../<id>/layer.tar`).
+            if let Some(target) = entry.link_name()? {
+                let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
+                let resolved = resolve_member(dir, &target.to_string_lossy());
+                aliases.insert(name, resolved);
+            }
+            continue;
+        }
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let small = entry.size() <= MAX_JSON;
+        let summary = if small && (name.ends_with(".json") || name.starts_with("blobs/")) {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            if bytes
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|b| *b == b'{' || *b == b'[')
+            {
+                jsons.insert(name, bytes);
+                continue;
+            }
+            summarise_counted(Box::new(io::Cursor::new(bytes)), &mut kept)
+        } else if name.ends_with(".tar") || name.starts_with("blobs/") {
+            summarise_counted(Box::new(entry), &mut kept)
+        } else {
+            continue;
+        };
+        let summary =
+            summary.map_err(|e| io::Error::new(e.kind(), format!("layer {name}: {e}")))?;
+        layers.insert(name, summary);
+    }
+    let (mut image, order) = locate(&Store::Stream(jsons))?;
+    for layer in &order {
+        let mut name = layer;
+        for _ in 0..8 {
+            match aliases.get(name) {
+                Some(target) => name = target,
+                None => break,
+            }
+        }
+        // A layer listed twice is applied twice: summaries are kept until the end.
+        let summary = layers.get(name).ok_or_else(|| missing(layer))?;
+        apply(&mut image, summary.clone())?;
+    }
+    Ok(image)
+}
+
+/// A member path `target` relative to directory `dir` of the archive.
+fn resolve_member(dir: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        dir.split('/').filter(|p| !p.is_empty()).collect()
+    };
+    for p in target.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// The manifest's config and layers, as an image with its config and no files yet.
+fn locate(store: &Store) -> io::Result<(Image, Vec<String>)> {
     let (config, digest, tags, layers) = if store.has("manifest.json") {
         let m: Vec<SaveManifest> = store.json("manifest.json")?;
         let m = m
@@ -206,33 +281,29 @@ pub fn read(path: &Path) -> io::Result<Image> {
             .next()
             .unwrap_or("")
             .trim_end_matches(".json");
+        let digest = format!("sha256:{hex}");
         (
             m.config.clone(),
-            format!("sha256:{hex}"),
+            digest,
             m.repo_tags.unwrap_or_default(),
             m.layers,
         )
     } else if store.has("index.json") {
-        oci(&store)?
+        oci(store)?
     } else {
         return Err(invalid(
             "neither manifest.json (docker save) nor index.json (OCI layout) is in it".into(),
         ));
     };
     let cfg: ConfigFile = store.json(&config)?;
-    let mut image = Image {
+    let image = Image {
         digest,
         tags,
         config: cfg.config,
         layers: layers.len(),
         ..Image::default()
     };
-    let mut kept = 0;
-    for layer in &layers {
-        apply_layer(&mut image, store.reader(layer)?, &mut kept)
-            .map_err(|e| io::Error::new(e.kind(), format!("layer {layer}: {e}")))?;
-    }
-    Ok(image)
+    Ok((image, layers.into_iter().map(|l| clean(&l)).collect()))
 }
 
 /// An OCI layout: the first image manifest of the index (through a nested index, the
@@ -275,11 +346,11 @@ fn pick(mut list: Vec<Descriptor>) -> io::Result<Descriptor> {
 }
 
 /// A layer's entries, gzip-compressed or not.
-fn layer_archive(mut r: Box<dyn Read>) -> io::Result<tar::Archive<Box<dyn Read>>> {
+fn layer_archive<'a>(mut r: Box<dyn Read + 'a>) -> io::Result<tar::Archive<Box<dyn Read + 'a>>> {
     let mut magic = [0u8; 2];
     let n = read_full(&mut r, &mut magic)?;
     let head = io::Cursor::new(magic[..n].to_vec());
-    let joined: Box<dyn Read> = Box::new(head.chain(r));
+    let joined: Box<dyn Read + 'a> = Box::new(head.chain(r));
     Ok(tar::Archive::new(if magic == [0x1f, 0x8b] {
         Box::new(flate2::read::GzDecoder::new(joined))
     } else {
@@ -299,6 +370,7 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// One entry of a layer, as it will be applied.
+#[derive(Clone)]
 struct Added {
     path: String,
     node: Node,
@@ -306,9 +378,25 @@ struct Added {
     hardlink: Option<String>,
 }
 
-fn apply_layer(image: &mut Image, r: Box<dyn Read>, kept: &mut usize) -> io::Result<()> {
+/// What one layer does: directories it makes opaque, paths it removes, entries it adds.
+#[derive(Clone)]
+struct Summary {
+    opaque: Vec<String>,
+    removed: Vec<String>,
+    added: Vec<Added>,
+}
+
+fn summarise(r: Box<dyn Read + '_>) -> io::Result<Summary> {
+    summarise_counted(r, &mut 0)
+}
+
+fn summarise_counted(r: Box<dyn Read + '_>, kept: &mut usize) -> io::Result<Summary> {
     let mut archive = layer_archive(r)?;
-    let (mut removed, mut opaque, mut added) = (Vec::new(), Vec::new(), Vec::new());
+    let mut s = Summary {
+        opaque: Vec::new(),
+        removed: Vec::new(),
+        added: Vec::new(),
+    };
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = clean(&entry.path()?.to_string_lossy());
@@ -317,22 +405,28 @@ fn apply_layer(image: &mut Image, r: Box<dyn Read>, kept: &mut usize) -> io::Res
             None => (String::new(), path.clone()),
         };
         if name == ".wh..wh..opq" {
-            opaque.push(dir);
-            continue;
+            s.opaque.push(dir);
+        } else if let Some(gone) = name.strip_prefix(".wh.") {
+            s.removed.push(join(&dir, gone));
+        } else if !path.is_empty() {
+            s.added.push(read_entry(&mut entry, path, kept)?);
         }
-        if let Some(gone) = name.strip_prefix(".wh.") {
-            removed.push(join(&dir, gone));
-            continue;
+        if s.added.len() > MAX_PATHS {
+            return Err(invalid("more than 2,000,000 paths".into()));
         }
-        added.push(read_entry(&mut entry, path, kept)?);
     }
-    for dir in opaque {
+    Ok(s)
+}
+
+/// Apply a layer over the ones below it: its whiteouts hide lower paths, then its entries land.
+fn apply(image: &mut Image, s: Summary) -> io::Result<()> {
+    for dir in s.opaque {
         remove_under(image, &dir, false);
     }
-    for path in removed {
+    for path in s.removed {
         remove_under(image, &path, true);
     }
-    for a in added {
+    for a in s.added {
         if let Some(target) = a.hardlink {
             if let Some(t) = image.texts.get(&target).cloned() {
                 image.texts.insert(a.path.clone(), t);
@@ -351,7 +445,7 @@ fn apply_layer(image: &mut Image, r: Box<dyn Read>, kept: &mut usize) -> io::Res
 }
 
 fn read_entry(
-    entry: &mut tar::Entry<Box<dyn Read>>,
+    entry: &mut tar::Entry<Box<dyn Read + '_>>,
     path: String,
     kept: &mut usize,
 ) -> io::Result<Added> {
@@ -522,4 +616,4 @@ pub fn decode_file_caps(raw: &[u8]) -> Option<(Vec<String>, bool)> {
 
 #[cfg(test)]
 #[path = "archive_tests.rs"]
-mod tests;
+pub(crate) mod tests;

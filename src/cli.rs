@@ -71,6 +71,10 @@ pub struct Shared {
     /// The `user:` proposed for images nothing is known about (an unverified fix) [default: 10001:10001].
     #[arg(long, value_name = "UID:GID")]
     pub default_user: Option<String>,
+    /// Inspect, through the engine, the images of services nothing in the knowledge base
+    /// matches (a profile with confidence `inspected`, cached by image digest).
+    #[arg(long)]
+    pub inspect: bool,
     /// Use this configuration file instead of the nearest compose-harden.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

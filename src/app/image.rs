@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::inputs::display_path;
+use super::inputs::{FileProblem, Input, display_path};
 use super::{ExitStatus, Io, IoResult};
 use crate::cli::{InspectArgs, ProfileArgs, RowFormat};
 use crate::evidence::{self, Evidence};
@@ -200,4 +200,76 @@ pub(super) fn profile(args: ProfileArgs, io: &mut Io) -> IoResult {
         writeln!(io.stderr, "cannot tell: {}", escape(reason))?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// `--inspect`: inspect through the engine the images of services that no profile (from
+/// configuration or built in) matches, and add the rows to every file's profiles. Says on
+/// stderr what it inspected, and when no engine answers.
+pub(super) fn add_inspected(
+    opts: &mut [Result<(crate::fixer::Options, bool), FileProblem>],
+    inputs: &[Result<Input, FileProblem>],
+    io: &mut Io,
+) {
+    let mut wanted: Vec<(String, crate::knowledge::ImageRef)> = Vec::new();
+    for (input, o) in inputs.iter().zip(opts.iter()) {
+        let (Ok(input), Ok((o, _))) = (input, o) else {
+            continue;
+        };
+        let Ok(doc) = crate::document::Document::parse(input.text.clone(), Default::default())
+        else {
+            continue;
+        };
+        for s in &doc.services {
+            let t = &doc.tree;
+            if t.lookup(s.map, "build").is_some() {
+                continue;
+            }
+            let Some(raw) = t.lookup(s.map, "image").and_then(|(_, v, _)| t.scalar(v)) else {
+                continue;
+            };
+            let Some(r) = crate::knowledge::ImageRef::parse(raw) else {
+                continue;
+            };
+            let known = crate::knowledge::lookup(&o.settings.extra_profiles, &r).is_some();
+            if !known && !wanted.iter().any(|(_, w)| *w == r) {
+                wanted.push((r.display(), r));
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return;
+    }
+    if !inspect::engine_reachable() {
+        let _ = writeln!(
+            io.stderr,
+            "note: --inspect: no container engine is reachable (DOCKER_HOST); {} not inspected",
+            super::fix::plural(wanted.len(), "image", "images")
+        );
+        return;
+    }
+    let mut rows = Vec::new();
+    for (name, r) in wanted {
+        match inspect::inspect_engine(&name) {
+            Ok((i, cached)) => {
+                let mut row = i.profile;
+                row.repos = vec![r.repo.clone()];
+                row.tags = r.tag.iter().cloned().collect();
+                let from = if cached { ", from the cache" } else { "" };
+                let _ = writeln!(
+                    io.stderr,
+                    "inspected {}: {} ({}{from})",
+                    escape(&name),
+                    row.confidence.as_str(),
+                    i.digest
+                );
+                rows.push(row);
+            }
+            Err(e) => {
+                let _ = writeln!(io.stderr, "note: --inspect: {}", escape(&e));
+            }
+        }
+    }
+    for (o, _) in opts.iter_mut().flatten() {
+        o.settings.extra_profiles.extend(rows.iter().cloned());
+    }
 }

@@ -358,7 +358,10 @@ pub(super) fn process<T: Send>(
     work: impl Fn(&mut [Input], &Options, bool) -> Result<Vec<T>, (usize, FileProblem)> + Sync,
 ) -> Processed<T> {
     let (inputs, _) = inputs(shared, io);
-    let opts = configs(shared, &inputs);
+    let mut opts = configs(shared, &inputs);
+    if shared.inspect {
+        super::image::add_inspected(&mut opts, &inputs, io);
+    }
     let groups = groups(&inputs);
     let stop = std::sync::Arc::clone(&io.stop);
     // A bar only where a person watches, and only for runs long enough to need one.

@@ -31,6 +31,9 @@ pub enum Command {
     /// Run the project on a Docker engine as written and as hardened, through first start,
     /// ready, restart and stop: does each service still work hardened?
     Verify(VerifyArgs),
+    /// Measure on the engine the least-privilege cap_add each service needs (cap_drop ALL,
+    /// no-new-privileges), and write it as `measured` profile rows that `fix` then uses.
+    Learn(LearnArgs),
     /// Explain a container's failure log line: which capability or setting to add back.
     Why(WhyArgs),
     /// Write a commented starting compose-harden.toml into the current directory.
@@ -139,6 +142,19 @@ pub struct VerifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]
     pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct LearnArgs {
+    #[command(flatten)]
+    pub shared: Shared,
+    /// Learn only this service (repeatable; default: every service whose decision is not
+    /// already verified or measured).
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+    /// Write the rows here [default: compose-harden.learned.toml beside the compose file].
+    #[arg(long, value_name = "FILE")]
+    pub write_profiles: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -179,3 +179,66 @@ fn fix_inspect_says_when_no_engine_is_reachable_and_fixes_the_rest() {
         "postgres is still fixed: {out}"
     );
 }
+
+#[test]
+fn fix_reads_learned_rows_beside_the_compose_file_as_measured_knowledge() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  php:\n    image: example.org/fpm:1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("compose-harden.learned.toml"),
+        r#"[[image]]
+repos = ["example.org/fpm"]
+tags = ["1"]
+checked_tags = ["1"]
+digest = "sha256:0123"
+class = "self-dropping-daemon"
+image_user = "root"
+caps_as_root = ["KILL", "SETGID", "SETUID"]
+caps_as_nonroot = []
+nnp = true
+confidence = "measured"
+why = "measured: needs KILL (without it, stop: killed after 10 s)"
+sources = ["compose-harden learn on Docker 20.10.24, image sha256:0123, 2026-12-02"]
+"#,
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check", "compose.yaml"]);
+    assert!(
+        out.contains("fix (verified): add cap_drop: [ALL], cap_add: [KILL, SETGID, SETUID]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[measured; compose-harden learn on Docker 20.10.24"),
+        "{out}"
+    );
+    std::fs::write(
+        dir.path().join("compose-harden.learned.toml"),
+        "[[image]]\nrepos = 1\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check", "compose.yaml"]);
+    assert!(out.starts_with("exit: 2\n"), "{out}");
+    assert!(
+        out.contains("compose-harden.learned.toml: error: "),
+        "{out}"
+    );
+}
+
+#[test]
+fn learn_without_an_engine_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  a:\n    image: x:1\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["learn"]);
+    assert!(
+        out.starts_with("exit: 2\n--- stdout\n--- stderr\ncompose-harden learn: error: "),
+        "{out}"
+    );
+}

@@ -7,6 +7,7 @@ mod fix;
 mod image;
 mod info;
 mod inputs;
+mod learn;
 mod verify;
 mod verify_text;
 
@@ -57,6 +58,7 @@ pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
         Command::Why(args) => info::why(args, io),
         Command::Init => info::init(io),
         Command::Inspect(args) => image::inspect(args, io),
+        Command::Learn(args) => learn::learn(args, io),
         Command::Profile(args) => image::profile(args, io),
         Command::Completions { shell } => info::completions(shell, io),
         Command::Manpage => info::manpage(io),

@@ -257,7 +257,8 @@ fn learn_one(
         r.processes.iter().map(|p| p.uid).collect()
     };
     let want = uids(&written);
-    let mut learned = learn::search(&start, try_user.as_deref(), |h| {
+    let start_nnp = profile.is_none_or(|p| p.nnp);
+    let mut learned = learn::search(&start, start_nnp, try_user.as_deref(), |h| {
         let r = once(Some(h))?;
         if let Some(p) = r.failed() {
             let (advice, from) = verdict::advise(&p.detail, &r, &h.cap_add);

@@ -533,85 +533,14 @@ fn remove_under(image: &mut Image, path: &str, itself: bool) {
     }
 }
 
-/// Capability names by number (capabilities(7), `include/uapi/linux/capability.h`).
-const CAP_BY_NUMBER: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
-/// The names of a set given as a bit mask (`cap_bnd` of /proc, a file's permitted set).
-pub fn cap_mask_names(mask: u64) -> Vec<String> {
-    let mut names: Vec<String> = (0..64)
-        .filter(|b| mask & (1 << b) != 0)
-        .map(|b| match CAP_BY_NUMBER.get(b) {
-            Some(n) => n.to_string(),
-            None => format!("CAP_{b}"),
-        })
-        .collect();
-    names.sort();
-    names
-}
-
-/// Decode a `security.capability` value (vfs_cap_data v1, v2 or v3): the permitted set
-/// (with the inheritable one, which a file also grants when the process holds them), and
-/// whether the effective bit is set. `None` when it is not a valid value.
+/// Decode a `security.capability` value (vfs_cap_data v1, v2 or v3) into the names of its
+/// permitted set (sorted) and whether its effective bit is set. `None` when it is not a
+/// valid value. The decoding is [`super::filecaps`]'s, shared with `verify`.
 pub fn decode_file_caps(raw: &[u8]) -> Option<(Vec<String>, bool)> {
-    let word = |i: usize| -> Option<u32> {
-        raw.get(i * 4..i * 4 + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let magic = word(0)?;
-    let pairs = match (magic & 0xFF00_0000, raw.len()) {
-        (0x0100_0000, 12) => 1,
-        (0x0200_0000, 20) => 2,
-        (0x0300_0000, 24) => 2,
-        _ => return None,
-    };
-    let mut mask = 0u64;
-    for i in 0..pairs {
-        let permitted = word(1 + 2 * i)? as u64;
-        mask |= permitted << (32 * i);
-    }
-    Some((cap_mask_names(mask), magic & 1 == 1))
+    let mask = super::filecaps::decode(raw)?;
+    let mut names = super::procfs::cap_names(mask);
+    names.sort();
+    Some((names, raw.first().is_some_and(|b| b & 1 == 1)))
 }
 
 #[cfg(test)]

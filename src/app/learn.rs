@@ -344,7 +344,7 @@ fn row(
         });
     }
     if !l.nnp {
-        notes.push("fails with no-new-privileges even with all default capabilities".into());
+        notes.push("works only with no-new-privileges off (a setuid helper or a gain of privileges at start)".into());
     }
     let tags: Vec<String> = r.tag.iter().cloned().collect();
     Profile {

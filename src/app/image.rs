@@ -110,14 +110,10 @@ fn write_row(p: &Profile, evidence: &[Evidence], io: &mut Io) -> std::io::Result
     Ok(())
 }
 
-/// Control characters shown escaped, so an untrusted line cannot end a comment.
-fn escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| match c {
-            c if c.is_control() => c.escape_default().collect::<Vec<_>>(),
-            c => vec![c],
-        })
-        .collect()
+/// Control characters (and bidi overrides) shown escaped, so an untrusted line cannot end
+/// a comment or move the cursor.
+pub(super) fn escape(s: &str) -> String {
+    crate::escape::visible(s).into_owned()
 }
 
 fn read_small(path: &Path) -> Result<String, String> {

@@ -26,7 +26,7 @@ pub(super) fn learn(args: LearnArgs, io: &mut Io) -> IoResult {
     match run(&args, io) {
         Ok(status) => Ok(status),
         Err(e) => {
-            writeln!(io.stderr, "compose-harden learn: error: {e}")?;
+            writeln!(io.stderr, "compose-harden learn: error: {}", esc(&e))?;
             Ok(ExitStatus::Error)
         }
     }
@@ -411,9 +411,14 @@ fn write_learned(
         )?;
     }
     if let Some(notes) = &row.notes {
-        writeln!(io.stdout, "  {notes}")?;
+        writeln!(io.stdout, "  {}", esc(notes))?;
     }
     writeln!(io.stdout, "  {} runs, {secs:.1} s", l.runs)
+}
+
+/// Log lines, service and image names are the container's and the file's: shown escaped.
+fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::escape::visible(s)
 }
 
 /// The rows of a learned-profile file (none when it does not exist).

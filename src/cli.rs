@@ -31,10 +31,19 @@ pub enum Command {
     /// Run the project on a Docker engine as written and as hardened, through first start,
     /// ready, restart and stop: does each service still work hardened?
     Verify(VerifyArgs),
+    /// Measure on the engine the least-privilege cap_add each service needs (cap_drop ALL,
+    /// no-new-privileges), and write it as `measured` profile rows that `fix` then uses.
+    Learn(LearnArgs),
     /// Explain a container's failure log line: which capability or setting to add back.
     Why(WhyArgs),
     /// Write a commented starting compose-harden.toml into the current directory.
     Init,
+    /// Inspect an image (from the engine, or a `docker save` / OCI layout archive path)
+    /// and print the profile row it supports, with its evidence.
+    Inspect(InspectArgs),
+    /// Propose an `[[image]]` profile row from a Dockerfile and entrypoint scripts, with
+    /// the evidence lines it read as comments, for a reviewer.
+    Profile(ProfileArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -65,6 +74,10 @@ pub struct Shared {
     /// The `user:` proposed for images nothing is known about (an unverified fix) [default: 10001:10001].
     #[arg(long, value_name = "UID:GID")]
     pub default_user: Option<String>,
+    /// Inspect, through the engine, the images of services nothing in the knowledge base
+    /// matches (a profile with confidence `inspected`, cached by image digest).
+    #[arg(long)]
+    pub inspect: bool,
     /// Use this configuration file instead of the nearest compose-harden.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -132,12 +145,60 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LearnArgs {
+    #[command(flatten)]
+    pub shared: Shared,
+    /// Learn only this service (repeatable; default: every service whose decision is not
+    /// already verified or measured).
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+    /// Write the rows here [default: compose-harden.learned.toml beside the compose file].
+    #[arg(long, value_name = "FILE")]
+    pub write_profiles: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct WhyArgs {
     /// The log line (or several lines) to explain.
     pub line: Option<String>,
     /// Read the log from a file (`-` for standard input).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// An image known to the engine (`postgres:16`), or the path of an image archive
+    /// (`docker save` tar or directory, OCI layout tar or directory).
+    #[arg(value_name = "IMAGE|ARCHIVE")]
+    pub image: String,
+    #[arg(long, value_enum, default_value_t = RowFormat::Toml)]
+    pub format: RowFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The image's Dockerfile; the scripts its final stage copies in are read too.
+    #[arg(long, value_name = "FILE")]
+    pub dockerfile: Option<PathBuf>,
+    /// An entrypoint or start script (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub entrypoint: Vec<PathBuf>,
+    /// The repository the row is for (repeatable).
+    #[arg(long, value_name = "REPO")]
+    pub repo: Vec<String>,
+    /// A tag (glob) whose sources were read (repeatable): the row's `tags` and `checked_tags`.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// Where a reviewer finds the sources read (repeatable; default: the files read).
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RowFormat {
+    Toml,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -161,24 +161,11 @@ fn read_small(path: &Path, settings: &crate::facts::Settings) -> Result<String, 
 }
 
 /// Whether a start script switches user or ownership (and so needs capabilities as root).
+/// The reading itself is the evidence reader's ([`crate::evidence`]).
 pub fn drops_privileges(script: &str) -> bool {
-    script.lines().any(|l| {
-        let l = l.trim();
-        !l.starts_with('#')
-            && [
-                "gosu ",
-                "su-exec ",
-                "setpriv ",
-                "chown ",
-                "runuser ",
-                "su ",
-                "s6-setuidgid ",
-            ]
-            .iter()
-            .any(|w| {
-                l.starts_with(w) || l.contains(&format!(" {w}")) || l.contains(&format!("exec {w}"))
-            })
-    })
+    crate::evidence::read_script("", script)
+        .iter()
+        .any(|e| e.finding.drops_privileges())
 }
 
 #[derive(Debug, Default)]

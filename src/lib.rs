@@ -22,6 +22,7 @@ pub mod edit;
 pub mod editor;
 pub mod env;
 pub mod escape;
+pub mod evidence;
 pub mod extends;
 pub mod facts;
 pub mod fixer;

@@ -98,39 +98,76 @@ pub(super) fn configs(
     let mut cache: HashMap<PathBuf, Result<Config, ConfigError>> = HashMap::new();
     // The config file found upward from each directory (files share directories).
     let mut found: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
+    let mut learned: HashMap<PathBuf, Result<Vec<crate::knowledge::Profile>, String>> =
+        HashMap::new();
     inputs
         .iter()
         .map(|input| {
-            let root = input.as_ref().ok().and_then(|i| i.root.clone());
-            let path = match &shared.config {
-                Some(p) => Some(p.clone()),
-                None => {
-                    let dir = match input {
-                        Ok(i) => dir_of(i).unwrap_or_else(|| PathBuf::from(".")),
-                        Err(_) => PathBuf::from("."),
-                    };
-                    found
-                        .entry(dir)
-                        .or_insert_with_key(|dir| config::find_within(dir, root.as_deref()))
-                        .clone()
-                }
-            };
-            let Some(path) = path else {
-                return Ok(options(shared, None, root));
-            };
-            let loaded = cache
-                .entry(path.clone())
-                .or_insert_with(|| Config::load(&path));
-            match loaded {
-                Ok(c) => Ok(options(shared, Some(c), root)),
-                Err((at, m)) => Err(FileProblem {
-                    display: display_path(&path),
-                    at: *at,
-                    message: m.clone(),
-                }),
+            let mut result = config_for(shared, input, &mut cache, &mut found);
+            // Rows `learn` measured, beside the compose file or its config, come first.
+            let mut dirs: Vec<PathBuf> = input.as_ref().ok().and_then(dir_of).into_iter().collect();
+            if let Some(c) = shared.config.as_ref().and_then(|c| c.parent()) {
+                dirs.push(c.to_path_buf());
             }
+            for d in dirs {
+                let file = d.join(super::learn::LEARNED_FILE);
+                let rows = learned
+                    .entry(file.clone())
+                    .or_insert_with(|| super::learn::read_rows(&file));
+                match (&mut result, rows) {
+                    (Ok((o, _)), Ok(rows)) => {
+                        o.settings.extra_profiles.splice(0..0, rows.iter().cloned());
+                    }
+                    (Ok(_), Err(m)) => {
+                        result = Err(FileProblem {
+                            display: display_path(&file),
+                            at: None,
+                            message: m.clone(),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+            result
         })
         .collect()
+}
+
+/// The options of one input from its configuration file.
+fn config_for(
+    shared: &Shared,
+    input: &Result<Input, FileProblem>,
+    cache: &mut HashMap<PathBuf, Result<Config, ConfigError>>,
+    found: &mut HashMap<PathBuf, Option<PathBuf>>,
+) -> Result<(Options, bool), FileProblem> {
+    let root = input.as_ref().ok().and_then(|i| i.root.clone());
+    let path = match &shared.config {
+        Some(p) => Some(p.clone()),
+        None => {
+            let dir = match input {
+                Ok(i) => dir_of(i).unwrap_or_else(|| PathBuf::from(".")),
+                Err(_) => PathBuf::from("."),
+            };
+            found
+                .entry(dir)
+                .or_insert_with_key(|dir| config::find_within(dir, root.as_deref()))
+                .clone()
+        }
+    };
+    let Some(path) = path else {
+        return Ok(options(shared, None, root));
+    };
+    let loaded = cache
+        .entry(path.clone())
+        .or_insert_with(|| Config::load(&path));
+    match loaded {
+        Ok(c) => Ok(options(shared, Some(c), root)),
+        Err((at, m)) => Err(FileProblem {
+            display: display_path(&path),
+            at: *at,
+            message: m.clone(),
+        }),
+    }
 }
 
 pub(super) fn read_file(path: &Path, max_mib: u64) -> Result<Vec<u8>, FileProblem> {
@@ -369,7 +406,10 @@ pub(super) fn process<T: Send>(
     work: impl Fn(&mut [Input], &Options, bool) -> Result<Vec<T>, (usize, FileProblem)> + Sync,
 ) -> Processed<T> {
     let (inputs, _) = inputs(shared, io);
-    let opts = configs(shared, &inputs);
+    let mut opts = configs(shared, &inputs);
+    if shared.inspect {
+        super::image::add_inspected(&mut opts, &inputs, io);
+    }
     let groups = groups(&inputs);
     let stop = std::sync::Arc::clone(&io.stop);
     // A bar only where a person watches, and only for runs long enough to need one.

@@ -4,8 +4,10 @@
 
 mod check;
 mod fix;
+mod image;
 mod info;
 mod inputs;
+mod learn;
 mod projects;
 mod verify;
 mod verify_text;
@@ -56,6 +58,9 @@ pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
         Command::Verify(args) => verify::verify(args, io),
         Command::Why(args) => info::why(args, io),
         Command::Init => info::init(io),
+        Command::Inspect(args) => image::inspect(args, io),
+        Command::Learn(args) => learn::learn(args, io),
+        Command::Profile(args) => image::profile(args, io),
         Command::Completions { shell } => info::completions(shell, io),
         Command::Manpage => info::manpage(io),
     };

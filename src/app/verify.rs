@@ -141,7 +141,7 @@ fn harden(
 }
 
 /// `services` and every service they depend on, in the model.
-fn with_dependencies(model: &Value, services: &[String]) -> Vec<String> {
+pub(super) fn with_dependencies(model: &Value, services: &[String]) -> Vec<String> {
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut stack: Vec<String> = services.to_vec();
     while let Some(s) = stack.pop() {

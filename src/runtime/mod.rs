@@ -17,9 +17,15 @@
 //! - [`state`]: container states from `docker inspect` and the ready/stop judgements.
 //! - [`procfs`]: `/proc/<pid>/status` (uid, gid, CapEff, CapBnd, NoNewPrivs), cap names.
 //! - [`verdict`]: two runs to a verdict with the advisor's advice; the JSON report.
+//! - [`archive`]: an image from a `docker save` or OCI archive, with no engine.
+//! - [`inspect`]: what an image says about itself, as evidence and an `inspected` row.
+//! - [`learn`]: the least-privilege cap set found by runs (delta debugging over a trial).
 
+pub mod archive;
 pub mod docker;
 pub mod filecaps;
+pub mod inspect;
+pub mod learn;
 pub mod lifecycle;
 pub mod model;
 pub mod procfs;

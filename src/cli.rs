@@ -102,6 +102,11 @@ pub struct FixArgs {
     /// Write a Markdown summary of the change (a pull-request body) to FILE.
     #[arg(long, value_name = "FILE")]
     pub pr_body: Option<PathBuf>,
+    /// Leave the compose files untouched and write only the hardening keys into this
+    /// overlay, for `docker compose -f compose.yaml -f OVERLAY up` (updated in place when
+    /// it exists).
+    #[arg(long, value_name = "OVERLAY")]
+    pub into: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -114,3 +114,169 @@ fn ch008_is_silent_for_a_non_root_service() {
         "exit: 0\n--- stdout\n--- stderr\n0 findings in 1 file\n"
     );
 }
+
+const BASE: &str = "\
+services:
+  # the database
+  db:
+    image: postgres:16
+    environment:
+      POSTGRES_PASSWORD: example
+  cache:
+    image: redis:7
+    cap_drop: [ALL]
+  web:
+    image: nginx:1.27
+    userns_mode: host
+    security_opt:
+      - label:disable
+";
+
+#[test]
+fn into_writes_only_the_hardening_keys_into_a_new_overlay() {
+    let dir = project(&[("compose.yaml", BASE)]);
+    let args = ["fix", "--into", "compose.hardening.yaml", "compose.yaml"];
+    let out = run(dir.path(), &args, None);
+    assert_eq!(
+        read(&dir, "compose.yaml"),
+        BASE,
+        "the base file is untouched"
+    );
+    snap(
+        "teams__into_new",
+        format!(
+            "{}--- overlay\n{}",
+            render(out),
+            read(&dir, "compose.hardening.yaml")
+        ),
+    );
+    let again = run(dir.path(), &args, None);
+    assert_eq!(
+        render(again),
+        "exit: 0\n--- stdout\n--- stderr\ncompose.hardening.yaml is up to date: hardening for 3 services\n"
+    );
+}
+
+#[test]
+fn into_diff_of_a_new_overlay_applies_with_git_apply() {
+    let dir = project(&[("compose.yaml", BASE)]);
+    let out = run(
+        dir.path(),
+        &["fix", "--into", "compose.hardening.yaml", "--diff"],
+        None,
+    );
+    assert_eq!(out.0, 1, "{out:?}");
+    assert!(!dir.path().join("compose.hardening.yaml").exists());
+    std::fs::write(dir.path().join("p.diff"), &out.1).unwrap();
+    let git = std::process::Command::new("git")
+        .current_dir(dir.path())
+        .args(["apply", "p.diff"])
+        .output()
+        .unwrap();
+    assert!(git.status.success(), "{git:?}");
+    let written = run(
+        dir.path(),
+        &["fix", "--into", "compose.hardening.yaml"],
+        None,
+    );
+    assert_eq!(written.0, 0);
+    assert!(written.2.contains("is up to date"), "{written:?}");
+}
+
+#[test]
+fn into_updates_an_existing_overlay_in_place_and_drops_what_is_no_longer_needed() {
+    let dir = project(&[("compose.yaml", BASE)]);
+    let args = ["fix", "--into", "compose.hardening.yaml", "compose.yaml"];
+    assert_eq!(run(dir.path(), &args, None).0, 0);
+    // The base moves on: cache is gone, db now sets no-new-privileges itself, a new
+    // service appears; someone annotated the overlay and added a key of their own.
+    let base = BASE
+        .replace("  cache:\n    image: redis:7\n    cap_drop: [ALL]\n", "")
+        .replace(
+            "POSTGRES_PASSWORD: example\n",
+            "POSTGRES_PASSWORD: example\n    security_opt: [no-new-privileges:true]\n",
+        )
+        + "  worker:\n    image: grafana/grafana:11.0.0\n";
+    std::fs::write(dir.path().join("compose.yaml"), &base).unwrap();
+    let overlay = read(&dir, "compose.hardening.yaml").replace(
+        "  db:\n",
+        "  db:  # reviewed by ops\n    environment:\n      EXTRA: \"1\"\n",
+    );
+    std::fs::write(dir.path().join("compose.hardening.yaml"), &overlay).unwrap();
+    let diff = run(
+        dir.path(),
+        &[
+            "fix",
+            "--into",
+            "compose.hardening.yaml",
+            "--diff",
+            "compose.yaml",
+        ],
+        None,
+    );
+    assert_eq!(diff.0, 1);
+    snap("teams__into_update", render(diff));
+    assert_eq!(run(dir.path(), &args, None).0, 0);
+    let updated = read(&dir, "compose.hardening.yaml");
+    assert!(updated.contains("  db:  # reviewed by ops\n    environment:\n      EXTRA: \"1\"\n"));
+    assert_eq!(
+        updated.matches("no-new-privileges:true").count(),
+        2,
+        "{updated}"
+    );
+    let again = run(dir.path(), &args, None);
+    assert!(again.2.contains("is up to date"), "{again:?}");
+}
+
+#[test]
+fn check_takes_the_overlay_as_part_of_the_project() {
+    let dir = project(&[("compose.yaml", BASE)]);
+    assert_eq!(run(dir.path(), &["check", "."], None).0, 1);
+    assert_eq!(
+        run(
+            dir.path(),
+            &["fix", "--into", "compose.hardening.yaml"],
+            None
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        render(run(dir.path(), &["check", "."], None)),
+        "exit: 0\n--- stdout\n--- stderr\n0 findings in 2 files\n"
+    );
+    assert_eq!(
+        render(run(
+            dir.path(),
+            &[
+                "check",
+                "-f",
+                "compose.yaml",
+                "-f",
+                "compose.hardening.yaml"
+            ],
+            None
+        )),
+        "exit: 0\n--- stdout\n--- stderr\n0 findings in 2 files\n"
+    );
+}
+
+#[test]
+fn into_refuses_standard_input_and_an_empty_project() {
+    let dir = project(&[("compose.hardening.yaml", "services: {}\n")]);
+    let out = run(
+        dir.path(),
+        &["fix", "--into", "compose.hardening.yaml", "-"],
+        Some(BASE),
+    );
+    assert_eq!(
+        render(out),
+        "exit: 2\n--- stdout\n--- stderr\ncompose.hardening.yaml: error: --into needs compose files, not standard input\n"
+    );
+    let out = run(
+        dir.path(),
+        &["fix", "--into", "compose.hardening.yaml", "."],
+        None,
+    );
+    assert_eq!(out.0, 2, "{out:?}");
+}

@@ -80,6 +80,9 @@ pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
+    if let Some(overlay) = &args.into {
+        return super::into::fix_into(&args, overlay, io);
+    }
     let diff_mode = args.diff;
     let results = process(&args.shared, io, |files, opts, unverified| {
         let min = if unverified {

@@ -297,8 +297,22 @@ pub(super) const BASES: &[&str] = &[
     "docker-compose.yml",
 ];
 
+/// Whether a file name is one Compose merges into the base file next to it: an override
+/// file, or the overlay `fix --into` writes by default (`compose.hardening.yaml`); the rank
+/// is its place in the merge.
+fn overlay_rank(name: &str) -> Option<u8> {
+    if name.starts_with("compose.override.") || name.starts_with("docker-compose.override.") {
+        Some(0)
+    } else if name.starts_with("compose.hardening.") {
+        Some(1)
+    } else {
+        None
+    }
+}
+
 /// Which inputs are analysed together: the `-f` files as one project, each override file
-/// (`compose.override.yaml`) with its base file in the same directory, the rest alone.
+/// (`compose.override.yaml`) and hardening overlay (`compose.hardening.yaml`) with its base
+/// file in the same directory, the rest alone.
 pub(super) fn groups(inputs: &[Result<Input, FileProblem>]) -> Vec<Vec<usize>> {
     let mut out: Vec<Vec<usize>> = Vec::new();
     let project: Vec<usize> = (0..inputs.len())
@@ -309,34 +323,36 @@ pub(super) fn groups(inputs: &[Result<Input, FileProblem>]) -> Vec<Vec<usize>> {
         taken[i] = true;
     }
     let path = |i: usize| inputs[i].as_ref().ok().and_then(|x| x.path.clone());
-    for i in 0..inputs.len() {
-        if taken[i] {
-            continue;
-        }
+    let name = |i: usize| {
+        path(i)
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+            .unwrap_or_default()
+    };
+    let mut overlays: Vec<usize> = (0..inputs.len())
+        .filter(|&i| !taken[i] && overlay_rank(&name(i)).is_some())
+        .collect();
+    overlays.sort_by_key(|&i| (overlay_rank(&name(i)), i));
+    // Per base file: its group, in merge order.
+    let mut by_base: Vec<(usize, Vec<usize>)> = Vec::new();
+    for i in overlays {
         let Some(p) = path(i) else { continue };
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let is_override =
-            name.starts_with("compose.override.") || name.starts_with("docker-compose.override.");
-        if !is_override {
-            continue;
-        }
         let base = (0..inputs.len()).find(|&j| {
-            !taken[j]
-                && j != i
-                && path(j).is_some_and(|b| {
-                    b.parent() == p.parent()
-                        && b.file_name()
-                            .is_some_and(|n| BASES.contains(&n.to_string_lossy().as_ref()))
-                })
+            j != i
+                && !taken[j]
+                && overlay_rank(&name(j)).is_none()
+                && BASES.contains(&name(j).as_str())
+                && path(j).is_some_and(|b| b.parent() == p.parent())
         });
-        if let Some(b) = base {
-            taken[i] = true;
-            taken[b] = true;
-            out.push(vec![b, i]);
+        let Some(b) = base else { continue };
+        taken[i] = true;
+        match by_base.iter_mut().find(|(x, _)| *x == b) {
+            Some((_, g)) => g.push(i),
+            None => by_base.push((b, vec![b, i])),
         }
+    }
+    for (b, g) in by_base {
+        taken[b] = true;
+        out.push(g);
     }
     for (i, t) in taken.iter().enumerate() {
         if !t {

@@ -6,6 +6,7 @@ mod check;
 mod fix;
 mod info;
 mod inputs;
+mod into;
 
 use std::io::{Read, Write};
 

@@ -68,9 +68,25 @@ pub struct Shared {
     /// Turn off rules (ids or names, comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "RULES")]
     pub ignore: Vec<String>,
+    /// Run only these rules (ids or names, comma-separated); replaces the config's `select`.
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    pub select: Vec<String>,
     /// Only walk files matching these globs (replaces the compose file names).
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
+    /// Also walk files matching these globs (added to the compose file names).
+    #[arg(long, value_name = "GLOB")]
+    pub extend_include: Vec<String>,
+    /// Exit 0 even when there are findings or a diff (errors still exit 2).
+    #[arg(long)]
+    pub exit_zero: bool,
+    /// The path standard input stands for: names it in diffs and reports and resolves its
+    /// `build:` contexts and configuration from there.
+    #[arg(long, value_name = "PATH")]
+    pub stdin_filename: Option<PathBuf>,
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     /// Skip files matching these globs.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
@@ -116,6 +132,9 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Print how many findings each rule has, instead of the findings.
+    #[arg(long)]
+    pub statistics: bool,
 }
 
 #[derive(Debug, Args)]
@@ -128,8 +147,17 @@ pub struct WhyArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
+    /// One line per finding: `file:line:col: CH003 message`.
+    Concise,
     Json,
     Sarif,
     Github,

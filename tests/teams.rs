@@ -280,3 +280,201 @@ fn into_refuses_standard_input_and_an_empty_project() {
     );
     assert_eq!(out.0, 2, "{out:?}");
 }
+
+const SMALL: &str = "services:\n  db:\n    image: postgres:16\n  web:\n    image: nginx:1.27\n    security_opt: [no-new-privileges:true]\n";
+
+#[test]
+fn unknown_rule_ids_are_usage_errors_naming_the_closest_rule() {
+    let dir = project(&[("compose.yaml", SMALL)]);
+    assert_eq!(
+        render(run(
+            dir.path(),
+            &["check", "--ignore", "CH9", "compose.yaml"],
+            None
+        )),
+        "exit: 2\n--- stdout\n--- stderr\nerror: unknown rule \"CH9\" in --ignore; did you mean CH008 (starved-caps)? `compose-harden rules` lists them\n"
+    );
+    assert_eq!(
+        render(run(
+            dir.path(),
+            &["fix", "--diff", "--select", "cap-drop-al", "compose.yaml"],
+            None
+        )),
+        "exit: 2\n--- stdout\n--- stderr\nerror: unknown rule \"cap-drop-al\" in --select; did you mean CH003 (cap-drop-all)? `compose-harden rules` lists them\n"
+    );
+    std::fs::write(
+        dir.path().join("compose-harden.toml"),
+        "ignore = [\"CH02\"]\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(dir.path(), &["check", "compose.yaml"], None);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert!(
+        stderr.contains("compose-harden.toml: error: unknown rule \"CH02\" in ignore; did you mean CH002 (no-new-privileges)?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn select_runs_only_the_named_rules_and_config_select_too() {
+    let dir = project(&[("compose.yaml", SMALL)]);
+    let out = run(
+        dir.path(),
+        &[
+            "check",
+            "--format",
+            "concise",
+            "--select",
+            "CH002",
+            "compose.yaml",
+        ],
+        None,
+    );
+    assert_eq!(
+        render(out),
+        "exit: 1\n--- stdout\ncompose.yaml:2:3: CH002 service \"db\" can gain new privileges (no `no-new-privileges:true`)\n--- stderr\n1 finding in 1 file (1 fixable by `compose-harden fix`, 0 more with --unverified, 0 need a human)\n"
+    );
+    std::fs::write(
+        dir.path().join("compose-harden.toml"),
+        "select = [\"privileged\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        render(run(dir.path(), &["check", "compose.yaml"], None)),
+        "exit: 0\n--- stdout\n--- stderr\n0 findings in 1 file\n"
+    );
+}
+
+#[test]
+fn exit_zero_statistics_and_concise() {
+    let dir = project(&[("compose.yaml", SMALL)]);
+    let out = run(
+        dir.path(),
+        &["check", "--statistics", "--exit-zero", "compose.yaml"],
+        None,
+    );
+    snap("teams__statistics", render(out));
+    let out = run(
+        dir.path(),
+        &["check", "--format", "concise", "compose.yaml"],
+        None,
+    );
+    snap("teams__concise", render(out));
+    let out = run(
+        dir.path(),
+        &["fix", "--diff", "--exit-zero", "compose.yaml"],
+        None,
+    );
+    assert_eq!(out.0, 0);
+    assert!(out.1.starts_with("diff --git"));
+}
+
+#[test]
+fn color_always_colours_check_text_and_never_does_not() {
+    let dir = project(&[("compose.yaml", SMALL)]);
+    let out = run(
+        dir.path(),
+        &["check", "--color", "always", "compose.yaml"],
+        None,
+    );
+    assert!(
+        out.1
+            .starts_with("\x1b[1mcompose.yaml:2:3:\x1b[0m \x1b[1m\x1b[31mCH002\x1b[0m service"),
+        "{:?}",
+        out.1
+    );
+    assert!(
+        out.1.contains("  \x1b[32mfix (verified)\x1b[0m: add"),
+        "{:?}",
+        out.1
+    );
+    let plain = run(
+        dir.path(),
+        &["check", "--color", "never", "compose.yaml"],
+        None,
+    );
+    assert!(!plain.1.contains('\x1b'));
+    let diff = run(
+        dir.path(),
+        &["fix", "--diff", "--color", "always", "compose.yaml"],
+        None,
+    );
+    assert!(diff.1.contains("\x1b[32m+"), "{:?}", diff.1);
+}
+
+#[test]
+fn an_empty_or_mistyped_path_or_a_directory_without_compose_files_is_exit_2() {
+    let dir = project(&[("compose.yaml", SMALL), ("docs/readme.txt", "x\n")]);
+    let out = run(dir.path(), &["check", "compose.yml"], None);
+    assert_eq!(
+        render(out),
+        "exit: 2\n--- stdout\n--- stderr\ncompose.yml: error: no such file or directory\n0 findings in 0 files; 1 file failed\n"
+    );
+    let out = run(dir.path(), &["check", "docs"], None);
+    assert_eq!(
+        render(out),
+        "exit: 2\n--- stdout\n--- stderr\ndocs: error: no compose file found here (compose.y(a)ml, docker-compose.y(a)ml and their variants; --extend-include adds names)\n0 findings in 0 files; 1 file failed\n"
+    );
+    assert_eq!(run(dir.path(), &["check", ""], None).0, 2);
+}
+
+#[test]
+fn discovery_finds_the_common_variants_and_extend_include_adds_to_them() {
+    let dir = project(&[
+        ("a/docker-compose-prod.yml", SMALL),
+        ("b/app.compose.yaml", SMALL),
+        ("c/compose-dev.yml", SMALL),
+        ("d/stack.yml", SMALL),
+        ("e/notes.yaml", "a: 1\n"),
+    ]);
+    let out = run(
+        dir.path(),
+        &["check", "--format", "concise", "--select", "CH003", "."],
+        None,
+    );
+    snap("teams__discovery", render(out));
+    let out = run(
+        dir.path(),
+        &[
+            "check",
+            "--format",
+            "concise",
+            "--select",
+            "CH003",
+            "--extend-include",
+            "stack.yml",
+            ".",
+        ],
+        None,
+    );
+    assert!(out.1.contains("d/stack.yml:2:3: CH003"), "{out:?}");
+    assert!(
+        out.1.contains("a/docker-compose-prod.yml:2:3: CH003"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn stdin_filename_names_the_input_and_resolves_its_build_context() {
+    let dir = project(&[
+        ("app/Dockerfile", "FROM node:22\nUSER node\n"),
+        ("app/compose.yaml", "services:\n  web:\n    build: .\n"),
+    ]);
+    let text = read(&dir, "app/compose.yaml");
+    let out = run(
+        dir.path(),
+        &["check", "--stdin-filename", "app/compose.yaml", "-"],
+        Some(&text),
+    );
+    snap("teams__stdin_filename", render(out));
+    let out = run(
+        dir.path(),
+        &["fix", "--diff", "--stdin-filename", "app/compose.yaml", "-"],
+        Some(&text),
+    );
+    assert!(
+        out.1
+            .starts_with("diff --git a/app/compose.yaml b/app/compose.yaml\n"),
+        "{out:?}"
+    );
+}

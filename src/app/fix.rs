@@ -80,6 +80,9 @@ pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
+    if let Some(status) = super::habits::prepare(&args.shared, io)? {
+        return Ok(status);
+    }
     if let Some(overlay) = &args.into {
         return super::into::fix_into(&args, overlay, io);
     }
@@ -288,7 +291,7 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
     }
     Ok(if tally.errors > 0 {
         ExitStatus::Error
-    } else if diff_mode && any_diff {
+    } else if diff_mode && any_diff && !args.shared.exit_zero {
         ExitStatus::Failure
     } else {
         ExitStatus::Success

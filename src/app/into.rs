@@ -156,7 +156,11 @@ fn plan(args: &FixArgs, target: &Path, io: &mut Io) -> Result<ExitStatus, FilePr
         io.stdout
             .write_all(d.as_bytes())
             .map_err(|e| problem(&name, e.to_string()))?;
-        return Ok(ExitStatus::Failure);
+        return Ok(if shared.exit_zero {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        });
     }
     match existing {
         Some((_, fp)) => crate::write::replace(target, fp, text.as_bytes()),
@@ -172,6 +176,8 @@ fn clone_input(i: &Input) -> Input {
         path: i.path.clone(),
         text: String::new(),
         project: i.project,
+        root: i.root.clone(),
+        named: None,
     }
 }
 

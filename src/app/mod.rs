@@ -4,9 +4,11 @@
 
 mod check;
 mod fix;
+mod habits;
 mod info;
 mod inputs;
 mod into;
+mod select;
 
 use std::io::{Read, Write};
 

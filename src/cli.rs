@@ -142,8 +142,22 @@ pub struct WhyArgs {
     /// The log line (or several lines) to explain.
     pub line: Option<String>,
     /// Read the log from a file (`-` for standard input).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "logs")]
     pub log: Option<PathBuf>,
+    /// Read `docker compose logs` output (`-` for standard input): the `db-1 | ` prefix of
+    /// each line names the service.
+    #[arg(long, value_name = "FILE")]
+    pub logs: Option<PathBuf>,
+    /// The compose file the service is defined in: names the uid it runs as, and the file
+    /// `--write` changes.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The service the log line comes from (with a single line or --log).
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// Add the capabilities the log asks for to the compose file (-f), through the fixer.
+    #[arg(long, requires = "file")]
+    pub write: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

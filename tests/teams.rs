@@ -478,3 +478,101 @@ fn stdin_filename_names_the_input_and_resolves_its_build_context() {
         "{out:?}"
     );
 }
+
+const WHY_COMPOSE: &str = "services:\n  db:\n    image: postgres:16\n    cap_drop: [ALL]\n    security_opt: [no-new-privileges:true]\n  app:\n    image: node:22\n    user: \"1000:1000\"\n    cap_drop: [ALL]\n";
+const WHY_LOGS: &str = "\
+db-1   | chown: changing ownership of '/var/lib/postgresql/data': Operation not permitted
+db-1   | error: failed switching to \"postgres\": operation not permitted
+app-1  | Error: EACCES: permission denied, open '/app/data/db.sqlite'
+app-1  | listening on 3000
+";
+
+#[test]
+fn why_logs_names_the_service_its_uid_and_the_cap_add_patch() {
+    let dir = project(&[("compose.yaml", WHY_COMPOSE), ("logs.txt", WHY_LOGS)]);
+    let out = run(
+        dir.path(),
+        &["why", "--logs", "logs.txt", "-f", "compose.yaml"],
+        None,
+    );
+    assert_eq!(read(&dir, "compose.yaml"), WHY_COMPOSE);
+    snap("teams__why_logs", render(out));
+}
+
+#[test]
+fn why_logs_write_applies_the_patch_through_the_fixer_once() {
+    let dir = project(&[("compose.yaml", WHY_COMPOSE)]);
+    let args = ["why", "--logs", "-", "-f", "compose.yaml", "--write"];
+    let (code, _, stderr) = run(dir.path(), &args, Some(WHY_LOGS));
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            0,
+            "compose.yaml: added cap_add: [CHOWN, SETGID, SETUID] to db\n"
+        )
+    );
+    assert_eq!(
+        read(&dir, "compose.yaml"),
+        WHY_COMPOSE.replace(
+            "security_opt: [no-new-privileges:true]\n",
+            "security_opt: [no-new-privileges:true]\n    cap_add: [CHOWN, SETGID, SETUID]\n"
+        )
+    );
+    let (code, _, stderr) = run(dir.path(), &args, Some(WHY_LOGS));
+    assert_eq!(code, 0);
+    assert_eq!(
+        stderr,
+        "compose.yaml: nothing written: the services already have these capabilities or do not drop ALL\n"
+    );
+}
+
+#[test]
+fn why_knows_the_common_failures_of_hardened_services() {
+    let dir = project(&[]);
+    for (line, id) in [
+        (
+            "PermissionError: [Errno 13] Permission denied: '/data/x'",
+            "python-permission-error",
+        ),
+        (
+            "mkdir: cannot create directory '/var/lib/app': Permission denied",
+            "mkdir-denied",
+        ),
+        (
+            "java.nio.file.AccessDeniedException: /opt/data/lock",
+            "java-access-denied",
+        ),
+        (
+            "ping: socket: Operation not permitted",
+            "iputils-ping-socket",
+        ),
+        (
+            "crond: can't set groups: Operation not permitted",
+            "crond-set-groups",
+        ),
+    ] {
+        let (code, stdout, _) = run(dir.path(), &["why", line], None);
+        assert_eq!(code, 0);
+        assert!(
+            stdout.contains(&format!("matched: {id} (")),
+            "{line}: {stdout}"
+        );
+    }
+    let (_, ping, _) = run(
+        dir.path(),
+        &["why", "ping: socket: Operation not permitted"],
+        None,
+    );
+    assert!(ping.contains("  add to cap_add: NET_RAW\n"), "{ping}");
+    let (_, cron, _) = run(
+        dir.path(),
+        &[
+            "why",
+            "crond: can't set groups: Operation not permitted",
+            "--service",
+            "cron",
+        ],
+        None,
+    );
+    assert!(cron.contains("add to the compose file:\nservices:\n  cron:\n    cap_add:\n      - SETGID\n      - SETUID\n"), "{cron}");
+}

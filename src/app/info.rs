@@ -4,10 +4,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::inputs::display_path;
 use super::{ExitStatus, Io, IoResult};
-use crate::advisor;
-use crate::cli::{Cli, ListFormat, WhyArgs};
+use crate::cli::{Cli, ListFormat};
 use crate::config::{self};
 use crate::rules::{self, REGISTRY};
 
@@ -100,64 +98,6 @@ pub(super) fn list_rules(format: ListFormat, io: &mut Io) -> IoResult {
             serde_json::to_writer_pretty(&mut *io.stdout, &list).map_err(std::io::Error::other)?;
             writeln!(io.stdout)?;
         }
-    }
-    Ok(ExitStatus::Success)
-}
-
-/// Largest log read by `why --log`.
-const MAX_LOG: u64 = 64 << 20;
-
-pub(super) fn why(args: WhyArgs, io: &mut Io) -> IoResult {
-    let text = match (&args.line, &args.log) {
-        (Some(l), None) => l.clone(),
-        (None, Some(p)) => {
-            let read = if p.as_os_str() == "-" {
-                crate::fsread::read_limited(&mut *io.stdin, MAX_LOG)
-            } else {
-                crate::fsread::read_bounded(p, MAX_LOG)
-            };
-            match read {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                Err(e) => {
-                    writeln!(io.stderr, "{}: error: {}", display_path(p), e.message())?;
-                    return Ok(ExitStatus::Error);
-                }
-            }
-        }
-        _ => {
-            writeln!(io.stderr, "error: give one log line, or --log FILE")?;
-            return Ok(ExitStatus::Error);
-        }
-    };
-    let mut seen: Vec<&str> = Vec::new();
-    for line in text.lines() {
-        let Some(sig) = advisor::explain(line) else {
-            continue;
-        };
-        if seen.contains(&sig.id.as_str()) {
-            continue;
-        }
-        seen.push(&sig.id);
-        writeln!(
-            io.stdout,
-            "{}\n  matched: {} ({})",
-            line.trim(),
-            sig.id,
-            sig.program
-        )?;
-        writeln!(io.stdout, "  cause: {}", sig.cause)?;
-        if !sig.add_caps.is_empty() {
-            writeln!(io.stdout, "  add to cap_add: {}", sig.add_caps.join(", "))?;
-        }
-        writeln!(io.stdout, "  fix: {}", sig.fix)?;
-        writeln!(io.stdout, "  sources: {}", sig.sources.join("; "))?;
-    }
-    if seen.is_empty() {
-        writeln!(
-            io.stderr,
-            "no known failure signature matches; `compose-harden rule CH003` explains what each capability is for"
-        )?;
-        return Ok(ExitStatus::Failure);
     }
     Ok(ExitStatus::Success)
 }

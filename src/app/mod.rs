@@ -9,6 +9,7 @@ mod info;
 mod inputs;
 mod into;
 mod select;
+mod why;
 
 use std::io::{Read, Write};
 
@@ -53,7 +54,7 @@ pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
         }
         Command::Rule { code } => info::rule(&code, io),
         Command::Rules { format } => info::list_rules(format, io),
-        Command::Why(args) => info::why(args, io),
+        Command::Why(args) => why::why(args, io),
         Command::Init => info::init(io),
         Command::Completions { shell } => info::completions(shell, io),
         Command::Manpage => info::manpage(io),

@@ -576,3 +576,77 @@ fn why_knows_the_common_failures_of_hardened_services() {
     );
     assert!(cron.contains("add to the compose file:\nservices:\n  cron:\n    cap_add:\n      - SETGID\n      - SETUID\n"), "{cron}");
 }
+
+#[test]
+fn pr_body_to_stdout_folded_with_the_legend_and_nothing_when_nothing_changed() {
+    let dir = project(&[("compose.yaml", SMALL)]);
+    let (code, body, stderr) = run(dir.path(), &["fix", "--pr-body", "-", "compose.yaml"], None);
+    assert_eq!((code, stderr.as_str()), (0, "fixed 3 findings in 1 file\n"));
+    assert!(
+        body.starts_with("## Least privilege for Docker Compose services\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<details open><summary>`compose.yaml`: 3 changes</summary>"),
+        "{body}"
+    );
+    assert!(body.contains("- **measured**: "), "{body}");
+    let again = run(dir.path(), &["fix", "--pr-body", "-", "compose.yaml"], None);
+    assert_eq!(
+        render(again),
+        "exit: 0\n--- stdout\n--- stderr\nno pull-request body written: nothing changed\nfixed 0 findings in 0 files\n"
+    );
+    let (code, _, _) = run(
+        dir.path(),
+        &["fix", "--pr-body", "body.md", "compose.yaml"],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert!(!dir.path().join("body.md").exists());
+    let both = run(
+        dir.path(),
+        &["fix", "--diff", "--pr-body", "-", "compose.yaml"],
+        None,
+    );
+    assert_eq!(
+        render(both),
+        "exit: 2\n--- stdout\n--- stderr\nerror: --pr-body - and --diff both write to standard output; give the body a file\n"
+    );
+}
+
+#[test]
+fn pr_body_of_a_big_tree_stays_under_60000_characters() {
+    let files: Vec<(String, &str)> = (0..400)
+        .map(|i| (format!("stack{i:03}/compose.yaml"), SMALL))
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    let dir = project(&refs);
+    let (code, body, _) = run(dir.path(), &["fix", "--pr-body", "-", "."], None);
+    assert_eq!(code, 0);
+    assert!(body.len() < 60_000, "{}", body.len());
+    let kept = body.matches("<details open>").count();
+    assert!(
+        body.contains(&format!("**{} more files left out**", 400 - kept)),
+        "{kept}"
+    );
+}
+
+#[test]
+fn rule_prints_the_confidence_legend() {
+    let dir = project(&[]);
+    let (code, out, _) = run(dir.path(), &["rule", "CH008"], None);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("# CH008 (starved-caps): "), "{out}");
+    let legend = out.split("## Confidence levels").nth(1).unwrap_or_default();
+    for level in [
+        "verified",
+        "from-source",
+        "inferred",
+        "pattern",
+        "unverified",
+        "inspected",
+        "measured",
+    ] {
+        assert!(legend.contains(&format!("\n- {level}: ")), "{level}: {out}");
+    }
+}

@@ -49,6 +49,13 @@ pub(super) fn rule(code: &str, io: &mut Io) -> IoResult {
         Some(r) => {
             writeln!(io.stdout, "# {} ({}): {}\n", r.id, r.name, r.summary)?;
             writeln!(io.stdout, "{}", rules::explanation(r))?;
+            writeln!(
+                io.stdout,
+                "\n## Confidence levels (shown after each reason)"
+            )?;
+            for (level, meaning) in crate::knowledge::CONFIDENCE_LEGEND {
+                writeln!(io.stdout, "- {level}: {meaning}")?;
+            }
             Ok(ExitStatus::Success)
         }
         None => {

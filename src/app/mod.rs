@@ -8,6 +8,7 @@ mod habits;
 mod info;
 mod inputs;
 mod into;
+mod prbody;
 mod select;
 mod why;
 

@@ -650,3 +650,15 @@ fn rule_prints_the_confidence_legend() {
         assert!(legend.contains(&format!("\n- {level}: ")), "{level}: {out}");
     }
 }
+
+#[test]
+fn readme_carries_the_confidence_legend() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (level, meaning) in compose_harden::knowledge::CONFIDENCE_LEGEND {
+        assert!(
+            readme.contains(&format!("| {level} | {meaning} |")),
+            "{level}"
+        );
+    }
+}

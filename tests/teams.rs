@@ -662,3 +662,30 @@ fn readme_carries_the_confidence_legend() {
         );
     }
 }
+
+#[test]
+fn manpage_documents_every_command_option_exit_code_config_and_environment() {
+    let dir = project(&[]);
+    let (code, man, stderr) = run(dir.path(), &["manpage"], None);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let cmd = <compose_harden::cli::Cli as clap::CommandFactory>::command();
+    for sub in cmd.get_subcommands() {
+        let title = format!(".SH \"COMMAND: {}\"", sub.get_name().to_uppercase());
+        assert!(man.contains(&title), "{title}");
+        for arg in sub.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                let roff = format!("\\-\\-{}", long.replace('-', "\\-"));
+                assert!(man.contains(&roff), "{} --{long}", sub.get_name());
+            }
+        }
+    }
+    for section in [
+        ".SH \"EXIT STATUS\"",
+        ".SH CONFIGURATION",
+        ".SH ENVIRONMENT",
+        "NO_COLOR",
+        ".SH \"CONFIDENCE LEVELS\"",
+    ] {
+        assert!(man.contains(section), "{section}");
+    }
+}

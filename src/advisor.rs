@@ -15,6 +15,10 @@ pub struct Signature {
     pub add_caps: Vec<String>,
     pub fix: String,
     pub sources: Vec<String>,
+    /// A file permission error: the answer is ownership (chown the volume to the service's
+    /// uid) or root with DAC_OVERRIDE, and the uid the service runs as matters.
+    #[serde(default)]
+    pub ownership: bool,
 }
 
 #[derive(Deserialize)]
@@ -71,5 +75,32 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), signatures().len(), "duplicate ids");
+    }
+
+    /// A source is a web address, a file of this repository, or a GitHub repository
+    /// (`owner/repo#123` for an issue, `owner/repo path` for a file): something to open.
+    #[test]
+    fn every_source_can_be_opened() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for s in signatures() {
+            for src in &s.sources {
+                let first = src.split(' ').next().unwrap_or_default();
+                let ok = if first.starts_with("https://") {
+                    true
+                } else if first.starts_with("docs/")
+                    || first.starts_with("src/")
+                    || first.starts_with("lab/")
+                {
+                    root.join(first).is_file()
+                } else {
+                    let (repo, rest) = first.split_once('#').unwrap_or((first, ""));
+                    let parts: Vec<&str> = repo.split('/').collect();
+                    parts.len() == 2
+                        && parts.iter().all(|p| !p.is_empty() && !p.ends_with(".md"))
+                        && (rest.parse::<u32>().is_ok() || src.contains(' '))
+                };
+                assert!(ok, "{}: source {src:?} is nothing a user can open", s.id);
+            }
+        }
     }
 }

@@ -84,9 +84,25 @@ pub struct Shared {
     /// Turn off rules (ids or names, comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "RULES")]
     pub ignore: Vec<String>,
+    /// Run only these rules (ids or names, comma-separated); replaces the config's `select`.
+    #[arg(long, value_delimiter = ',', value_name = "RULES")]
+    pub select: Vec<String>,
     /// Only walk files matching these globs (replaces the compose file names).
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
+    /// Also walk files matching these globs (added to the compose file names).
+    #[arg(long, value_name = "GLOB")]
+    pub extend_include: Vec<String>,
+    /// Exit 0 even when there are findings or a diff (errors still exit 2).
+    #[arg(long)]
+    pub exit_zero: bool,
+    /// The path standard input stands for: names it in diffs and reports and resolves its
+    /// `build:` contexts and configuration from there.
+    #[arg(long, value_name = "PATH")]
+    pub stdin_filename: Option<PathBuf>,
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     /// Skip files matching these globs.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
@@ -118,6 +134,11 @@ pub struct FixArgs {
     /// Write a Markdown summary of the change (a pull-request body) to FILE.
     #[arg(long, value_name = "FILE")]
     pub pr_body: Option<PathBuf>,
+    /// Leave the compose files untouched and write only the hardening keys into this
+    /// overlay, for `docker compose -f compose.yaml -f OVERLAY up` (updated in place when
+    /// it exists).
+    #[arg(long, value_name = "OVERLAY")]
+    pub into: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +148,9 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Print how many findings each rule has, instead of the findings.
+    #[arg(long)]
+    pub statistics: bool,
 }
 
 #[derive(Debug, Args)]
@@ -162,8 +186,29 @@ pub struct WhyArgs {
     /// The log line (or several lines) to explain.
     pub line: Option<String>,
     /// Read the log from a file (`-` for standard input).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "logs")]
     pub log: Option<PathBuf>,
+    /// Read `docker compose logs` output (`-` for standard input): the `db-1 | ` prefix of
+    /// each line names the service.
+    #[arg(long, value_name = "FILE")]
+    pub logs: Option<PathBuf>,
+    /// The compose file the service is defined in: names the uid it runs as, and the file
+    /// `--write` changes.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The service the log line comes from (with a single line or --log).
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// Add the capabilities the log asks for to the compose file (-f), through the fixer.
+    #[arg(long, requires = "file")]
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +249,8 @@ pub enum RowFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
+    /// One line per finding: `file:line:col: CH003 message`.
+    Concise,
     Json,
     Sarif,
     Github,

@@ -27,6 +27,9 @@ pub struct Config {
     /// Rules turned off (ids or names).
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Only these rules run (ids or names); empty: all of them.
+    #[serde(default)]
+    pub select: Vec<String>,
     /// Per-service overrides, by service name.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceOverride>,
@@ -138,6 +141,9 @@ pub const TEMPLATE: &str = r#"# compose-harden configuration (https://github.com
 
 # Rules turned off everywhere, by id or name.
 # ignore = ["CH001"]
+
+# Only these rules run (by id or name); unset: all of them.
+# select = ["CH002", "CH003", "CH008"]
 
 # Per-service overrides, by service name.
 # [services.db]

@@ -15,6 +15,12 @@ pub const COMPOSE_NAMES: &[&str] = &[
     "compose.*.yml",
     "docker-compose.*.yaml",
     "docker-compose.*.yml",
+    "docker-compose-*.yaml",
+    "docker-compose-*.yml",
+    "compose-*.yaml",
+    "compose-*.yml",
+    "*.compose.yaml",
+    "*.compose.yml",
 ];
 
 fn names() -> GlobSet {
@@ -31,10 +37,12 @@ pub enum Found {
     Error(PathBuf, String),
 }
 
-/// Expand `paths` into files, sorted and without duplicates.
+/// Expand `paths` into files, sorted and without duplicates. `include` replaces the
+/// compose file names, `extend` adds to them.
 pub fn discover(
     paths: &[PathBuf],
     include: &[String],
+    extend: &[String],
     exclude: &[String],
 ) -> Result<Vec<Found>, String> {
     let names = names();
@@ -49,6 +57,7 @@ pub fn discover(
         b.build().map(Some).map_err(|e| e.to_string())
     };
     let include = build(include)?;
+    let extend = build(extend)?;
     let exclude = build(exclude)?;
     let mut files: Vec<PathBuf> = Vec::new();
     let mut errors: Vec<(PathBuf, String)> = Vec::new();
@@ -94,7 +103,9 @@ pub fn discover(
                     let named = match &include {
                         Some(inc) => inc.is_match(rel) || inc.is_match(name),
                         None => names.is_match(name),
-                    };
+                    } || extend
+                        .as_ref()
+                        .is_some_and(|x| x.is_match(rel) || x.is_match(name));
                     let excluded = exclude
                         .as_ref()
                         .is_some_and(|ex| ex.is_match(rel) || ex.is_match(name));

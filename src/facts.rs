@@ -109,6 +109,9 @@ pub struct ServiceFacts<'a> {
     pub tag_note: Option<String>,
     /// Why a base file named by `extends: {file: …}` was not read (what it sets is unknown).
     pub extends_problem: Option<String>,
+    /// CH001 is off for this service (`--ignore`, a config `skip`, an inline suppression):
+    /// nothing will write the `user:` that [`ServiceFacts::own_user`] relies on.
+    pub own_user_off: bool,
     /// Which variables of the image were unset and substituted as empty, for reasons.
     pub env_note: Option<String>,
     /// The service's own `command` and `entrypoint`, joined.
@@ -299,6 +302,7 @@ impl<'a> ServiceFacts<'a> {
             tag_note,
             env_note,
             extends_problem: None,
+            own_user_off: false,
             build,
             user,
             privileged: scalar("privileged").is_some_and(|s| is_true(&s)),
@@ -405,6 +409,9 @@ impl<'a> ServiceFacts<'a> {
     /// the host network, and data only in named volumes (or none): a host directory would
     /// have to be owned by that uid first. `--set-user` asks for it with bind mounts too.
     pub fn own_user(&self) -> Option<String> {
+        if self.own_user_off {
+            return None;
+        }
         let p = self.profile?;
         let fits = p.class == Class::RootThenDrop
             && self.extends_problem.is_none()

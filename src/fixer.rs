@@ -344,6 +344,13 @@ fn check_one(
             list.iter()
                 .any(|d| d.eq_ignore_ascii_case(rule.id) || d.eq_ignore_ascii_case(rule.name))
         };
+        let user_rule = crate::rules::find("CH001").expect("CH001 exists");
+        let key_line = doc.pos(service.key).0;
+        let suppressed = sups.iter().any(|s| {
+            (s.line == key_line || (s.own_line && s.line + 1 == key_line))
+                && s.codes.as_ref().is_none_or(|c| c.contains(&user_rule.id))
+        });
+        facts.own_user_off = suppressed || off(&opts.disabled, user_rule) || off(skip, user_rule);
         Some(
             REGISTRY
                 .iter()

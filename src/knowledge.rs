@@ -10,6 +10,38 @@ mod profile;
 
 pub use profile::{Class, Confidence, Profile};
 
+/// What each confidence level means, one line each, for README, `rule` and PR bodies.
+pub const CONFIDENCE_LEGEND: &[(&str, &str)] = &[
+    (
+        "verified",
+        "checked for this image and tag: its Dockerfile and entrypoint read, or run under reduced capabilities",
+    ),
+    (
+        "from-source",
+        "read from the image's Dockerfile or entrypoint source, not run",
+    ),
+    (
+        "inferred",
+        "follows from facts about this service (its user, its command), not from the image",
+    ),
+    (
+        "pattern",
+        "an image family's usual behaviour (same base, same entrypoint style)",
+    ),
+    (
+        "unverified",
+        "nothing specific is known; the fix may break the service and needs --unverified",
+    ),
+    (
+        "inspected",
+        "read from the image itself (its config and layers), for one image digest",
+    ),
+    (
+        "measured",
+        "measured on a real engine for one image digest (`compose-harden learn`)",
+    ),
+];
+
 /// The tables `build.rs` makes from `src/knowledge/*.toml`: `ROWS` (each row as JSON),
 /// `KEYS` (what matching reads), `EXACT` (sorted repository → rows) and `GLOBBED`.
 mod table {

@@ -28,6 +28,7 @@ pub mod facts;
 pub mod fixer;
 pub mod fsread;
 pub mod knowledge;
+pub mod overlay;
 pub mod project;
 pub mod report;
 pub mod rules;

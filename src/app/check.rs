@@ -12,6 +12,9 @@ use crate::report;
 use crate::rules::Diagnostic;
 
 pub(super) fn check(args: CheckArgs, io: &mut Io) -> IoResult {
+    if let Some(status) = super::habits::prepare(&args.shared, io)? {
+        return Ok(status);
+    }
     let results = process(&args.shared, io, |files, opts, _| {
         let dirs: Vec<Option<PathBuf>> = files.iter().map(dir_of).collect();
         let mut docs = Vec::with_capacity(files.len());
@@ -44,7 +47,10 @@ pub(super) fn check(args: CheckArgs, io: &mut Io) -> IoResult {
         count(Applicability::Unverified),
     );
     let rendered = match args.format {
+        _ if args.statistics => super::habits::statistics(&files),
+        Format::Text if io.color => super::habits::color_text(&report::text(&files)),
         Format::Text => report::text(&files),
+        Format::Concise => super::habits::concise(&report::text(&files)),
         Format::Json => report::json(&files, &errors),
         Format::Sarif => report::sarif(&files, &errors),
         Format::Github => report::github(&files, &errors),
@@ -76,7 +82,7 @@ pub(super) fn check(args: CheckArgs, io: &mut Io) -> IoResult {
     }
     Ok(if !errors.is_empty() {
         ExitStatus::Error
-    } else if findings > 0 {
+    } else if findings > 0 && !args.shared.exit_zero {
         ExitStatus::Failure
     } else {
         ExitStatus::Success

@@ -80,6 +80,24 @@ pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
+    if let Some(status) = super::habits::prepare(&args.shared, io)? {
+        return Ok(status);
+    }
+    if args.diff
+        && args
+            .pr_body
+            .as_deref()
+            .is_some_and(|p| p.as_os_str() == "-")
+    {
+        writeln!(
+            io.stderr,
+            "error: --pr-body - and --diff both write to standard output; give the body a file"
+        )?;
+        return Ok(ExitStatus::Error);
+    }
+    if let Some(overlay) = &args.into {
+        return super::into::fix_into(&args, overlay, io);
+    }
     let diff_mode = args.diff;
     let results = process(&args.shared, io, |files, opts, unverified| {
         let min = if unverified {
@@ -226,9 +244,19 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
         let (files, errors) = split(&results, |(f, _)| {
             (&f.diagnostics[..], Some(&f.applied[..]))
         });
-        let body = report::markdown(&files, &errors, !diff_mode);
+        let body = super::prbody::shape(
+            &report::markdown(&files, &errors, !diff_mode),
+            super::prbody::MAX_BODY,
+        );
         crate::fsread::reading_flag().store(false, std::sync::atomic::Ordering::SeqCst);
-        if let Err(m) = write::new_file(path, body.as_bytes()) {
+        let nothing = tally.changed_files == 0 && errors.is_empty();
+        if nothing {
+            if !quiet {
+                writeln!(io.stderr, "no pull-request body written: nothing changed")?;
+            }
+        } else if path.as_os_str() == "-" {
+            io.stdout.write_all(body.as_bytes())?;
+        } else if let Err(m) = write::new_file(path, body.as_bytes()) {
             let p = problem(
                 &display_path(path),
                 format!("cannot write the pull-request body: {m}"),
@@ -285,7 +313,7 @@ pub(super) fn fix(args: FixArgs, io: &mut Io) -> IoResult {
     }
     Ok(if tally.errors > 0 {
         ExitStatus::Error
-    } else if diff_mode && any_diff {
+    } else if diff_mode && any_diff && !args.shared.exit_zero {
         ExitStatus::Failure
     } else {
         ExitStatus::Success

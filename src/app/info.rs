@@ -4,10 +4,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::inputs::display_path;
 use super::{ExitStatus, Io, IoResult};
-use crate::advisor;
-use crate::cli::{Cli, ListFormat, WhyArgs};
+use crate::cli::{Cli, ListFormat};
 use crate::config::{self};
 use crate::rules::{self, REGISTRY};
 
@@ -40,9 +38,69 @@ pub(super) fn completions(shell: clap_complete::Shell, io: &mut Io) -> IoResult 
     Ok(ExitStatus::Success)
 }
 
+/// The sections of the man page that clap does not know: exit codes, configuration,
+/// environment, files.
+const MAN_EXTRA: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+Nothing to report: no findings (\fBcheck\fR), an empty diff (\fBfix \-\-diff\fR), or everything done (\fBfix\fR, also when nothing needed fixing).
+.TP
+\fB1\fR
+Findings (\fBcheck\fR), a non\-empty diff (\fBfix \-\-diff\fR, \fBfix \-\-into \-\-diff\fR), or no known signature (\fBwhy\fR). \fB\-\-exit\-zero\fR turns this into 0.
+.TP
+\fB2\fR
+An error: a file that cannot be read or parsed (the others are still processed), an unknown rule in \fB\-\-select\fR/\fB\-\-ignore\fR or the configuration, a missing path or a directory without compose files, a usage error.
+.SH CONFIGURATION
+\fBcompose\-harden.toml\fR (or \fB.compose\-harden.toml\fR) is found upward from each compose file, or named with \fB\-\-config\fR; \fBcompose\-harden init\fR writes a commented one. Keys: \fBuser\fR (the default user for unknown images), \fBunverified\fR, \fBuserns\-remap\fR, \fBset\-user\fR, \fBselect\fR and \fBignore\fR (rule ids or names, checked), \fB[services.NAME]\fR with \fBcap_add\fR, \fBuser\fR and \fBskip\fR, and \fB[[image]]\fR profiles tried before the built\-in ones. Unknown keys are errors naming the key; flags win over the file.
+.PP
+Inline, on a service's key line or the line above it: \fB# compose\-harden: ignore[CH001,CH004]\fR (or \fBignore\fR for all rules).
+.SH ENVIRONMENT
+.TP
+\fBNO_COLOR\fR
+When set and not empty, \fB\-\-color auto\fR never colours.
+.SH FILES
+.TP
+\fBcompose.hardening.yaml\fR
+The overlay \fBfix \-\-into\fR writes; \fBcheck\fR merges it with the base file next to it.
+.SH "CONFIDENCE LEVELS"
+"#;
+
 pub(super) fn manpage(io: &mut Io) -> IoResult {
-    let cmd = <Cli as clap::CommandFactory>::command();
-    clap_mangen::Man::new(cmd).render(&mut *io.stdout)?;
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_title(&mut *io.stdout)?;
+    man.render_name_section(&mut *io.stdout)?;
+    man.render_synopsis_section(&mut *io.stdout)?;
+    man.render_description_section(&mut *io.stdout)?;
+    man.render_options_section(&mut *io.stdout)?;
+    man.render_subcommands_section(&mut *io.stdout)?;
+    // Every command with its own synopsis and options.
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let mut buf = Vec::new();
+        let m = clap_mangen::Man::new(sub.clone());
+        m.render_synopsis_section(&mut buf)?;
+        m.render_options_section(&mut buf)?;
+        let text = String::from_utf8_lossy(&buf)
+            .replace(
+                ".SH SYNOPSIS",
+                &format!(".SH \"COMMAND: {}\"", sub.get_name().to_uppercase()),
+            )
+            .replace(".SH OPTIONS", ".SS Options");
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        io.stdout.write_all(text.as_bytes())?;
+        writeln!(io.stdout, ".PP\n{}", about.replace('-', "\\-"))?;
+    }
+    io.stdout.write_all(MAN_EXTRA.as_bytes())?;
+    for (level, meaning) in crate::knowledge::CONFIDENCE_LEGEND {
+        writeln!(
+            io.stdout,
+            ".TP\n\\fB{}\\fR\n{}",
+            level.replace('-', "\\-"),
+            meaning.replace('-', "\\-")
+        )?;
+    }
+    man.render_version_section(&mut *io.stdout)?;
     Ok(ExitStatus::Success)
 }
 
@@ -51,6 +109,13 @@ pub(super) fn rule(code: &str, io: &mut Io) -> IoResult {
         Some(r) => {
             writeln!(io.stdout, "# {} ({}): {}\n", r.id, r.name, r.summary)?;
             writeln!(io.stdout, "{}", rules::explanation(r))?;
+            writeln!(
+                io.stdout,
+                "\n## Confidence levels (shown after each reason)"
+            )?;
+            for (level, meaning) in crate::knowledge::CONFIDENCE_LEGEND {
+                writeln!(io.stdout, "- {level}: {meaning}")?;
+            }
             Ok(ExitStatus::Success)
         }
         None => {
@@ -100,64 +165,6 @@ pub(super) fn list_rules(format: ListFormat, io: &mut Io) -> IoResult {
             serde_json::to_writer_pretty(&mut *io.stdout, &list).map_err(std::io::Error::other)?;
             writeln!(io.stdout)?;
         }
-    }
-    Ok(ExitStatus::Success)
-}
-
-/// Largest log read by `why --log`.
-const MAX_LOG: u64 = 64 << 20;
-
-pub(super) fn why(args: WhyArgs, io: &mut Io) -> IoResult {
-    let text = match (&args.line, &args.log) {
-        (Some(l), None) => l.clone(),
-        (None, Some(p)) => {
-            let read = if p.as_os_str() == "-" {
-                crate::fsread::read_limited(&mut *io.stdin, MAX_LOG)
-            } else {
-                crate::fsread::read_bounded(p, MAX_LOG)
-            };
-            match read {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                Err(e) => {
-                    writeln!(io.stderr, "{}: error: {}", display_path(p), e.message())?;
-                    return Ok(ExitStatus::Error);
-                }
-            }
-        }
-        _ => {
-            writeln!(io.stderr, "error: give one log line, or --log FILE")?;
-            return Ok(ExitStatus::Error);
-        }
-    };
-    let mut seen: Vec<&str> = Vec::new();
-    for line in text.lines() {
-        let Some(sig) = advisor::explain(line) else {
-            continue;
-        };
-        if seen.contains(&sig.id.as_str()) {
-            continue;
-        }
-        seen.push(&sig.id);
-        writeln!(
-            io.stdout,
-            "{}\n  matched: {} ({})",
-            line.trim(),
-            sig.id,
-            sig.program
-        )?;
-        writeln!(io.stdout, "  cause: {}", sig.cause)?;
-        if !sig.add_caps.is_empty() {
-            writeln!(io.stdout, "  add to cap_add: {}", sig.add_caps.join(", "))?;
-        }
-        writeln!(io.stdout, "  fix: {}", sig.fix)?;
-        writeln!(io.stdout, "  sources: {}", sig.sources.join("; "))?;
-    }
-    if seen.is_empty() {
-        writeln!(
-            io.stderr,
-            "no known failure signature matches; `compose-harden rule CH003` explains what each capability is for"
-        )?;
-        return Ok(ExitStatus::Failure);
     }
     Ok(ExitStatus::Success)
 }

@@ -28,6 +28,8 @@ pub(super) struct Input {
     pub(super) project: bool,
     /// The project root ([`crate::project`]); `None` for standard input.
     pub(super) root: Option<PathBuf>,
+    /// For standard input, the path `--stdin-filename` says it stands for.
+    pub(super) named: Option<PathBuf>,
 }
 
 /// A problem with one file: `path:line:col: message`.
@@ -66,8 +68,15 @@ pub(super) fn options(
     root: Option<PathBuf>,
 ) -> (Options, bool) {
     let c = config.cloned().unwrap_or_default();
-    let mut disabled = c.ignore.clone();
-    disabled.extend(shared.ignore.iter().cloned());
+    let mut ignore = c.ignore.clone();
+    ignore.extend(shared.ignore.iter().cloned());
+    // The command line's --select replaces the file's.
+    let select = if shared.select.is_empty() {
+        &c.select
+    } else {
+        &shared.select
+    };
+    let disabled = super::select::disabled(select, &ignore);
     let opts = Options {
         settings: Settings {
             userns_remap: shared.userns_remap || c.userns_remap.unwrap_or(false),
@@ -160,6 +169,17 @@ fn config_for(
     let loaded = cache
         .entry(path.clone())
         .or_insert_with(|| Config::load(&path));
+    let bad = loaded.as_ref().ok().and_then(|c| {
+        super::select::unknown(&c.ignore, "ignore")
+            .or_else(|| super::select::unknown(&c.select, "select"))
+    });
+    if let Some(m) = bad {
+        return Err(FileProblem {
+            display: display_path(&path),
+            at: None,
+            message: m,
+        });
+    }
     match loaded {
         Ok(c) => Ok(options(shared, Some(c), root)),
         Err((at, m)) => Err(FileProblem {
@@ -227,16 +247,28 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
                 },
             }),
             Ok(buf) => decode("-", buf).map(|text| Input {
-                display: "-".into(),
+                display: shared
+                    .stdin_filename
+                    .as_deref()
+                    .map_or_else(|| "-".into(), display_path),
                 path: None,
                 text,
                 project: false,
-                root: None,
+                root: shared
+                    .stdin_filename
+                    .as_deref()
+                    .and_then(|p| crate::project::root_of(p, None)),
+                named: shared.stdin_filename.clone(),
             }),
         });
         paths.retain(|p| p.as_os_str() != "-");
     }
-    let found = match discover::discover(&paths, &shared.include, &shared.exclude) {
+    let found = match discover::discover(
+        &paths,
+        &shared.include,
+        &shared.extend_include,
+        &shared.exclude,
+    ) {
         Ok(_) if paths.is_empty() => Vec::new(),
         Ok(f) => f,
         Err(e) => {
@@ -248,6 +280,19 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
             return (out, from_stdin);
         }
     };
+    // A directory that holds no compose file is a mistake, not "0 findings".
+    for root in paths.iter().filter(|p| p.is_dir()) {
+        let any = found.iter().any(|f| match f {
+            Found::File(p) | Found::Error(p, _) => p.starts_with(root),
+        });
+        if !any {
+            out.push(Err(FileProblem {
+                display: display_path(root),
+                at: None,
+                message: "no compose file found here (compose.y(a)ml, docker-compose.y(a)ml and their variants; --extend-include adds names)".into(),
+            }));
+        }
+    }
     let max = shared.max_size;
     let loaded: Vec<Result<Input, FileProblem>> = found
         .into_par_iter()
@@ -271,6 +316,7 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
                     path: Some(p),
                     text,
                     project: false,
+                    named: None,
                 })
             }
         })
@@ -288,6 +334,7 @@ pub(super) fn inputs(shared: &Shared, io: &mut Io) -> (Vec<Result<Input, FilePro
                     text,
                     project: true,
                     root: crate::project::root_of(p, None),
+                    named: None,
                 }),
         );
     }
@@ -345,6 +392,7 @@ fn named_by_compose_file(
                         text,
                         project: false,
                         root: root.cloned(),
+                        named: None,
                     }),
             );
         }
@@ -368,10 +416,14 @@ pub(super) fn file_error(display: &str, e: FileError) -> FileProblem {
 }
 
 pub(super) fn dir_of(input: &Input) -> Option<PathBuf> {
-    input.path.as_ref().map(|p| match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    })
+    input
+        .path
+        .as_ref()
+        .or(input.named.as_ref())
+        .map(|p| match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        })
 }
 
 pub(super) type Processed<T> = Vec<Result<(Input, T), FileProblem>>;

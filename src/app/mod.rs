@@ -4,13 +4,18 @@
 
 mod check;
 mod fix;
+mod habits;
 mod image;
 mod info;
 mod inputs;
+mod into;
 mod learn;
+mod prbody;
 mod projects;
+mod select;
 mod verify;
 mod verify_text;
+mod why;
 
 use std::io::{Read, Write};
 
@@ -56,7 +61,7 @@ pub fn run(cli: Cli, io: &mut Io) -> ExitStatus {
         Command::Rule { code } => info::rule(&code, io),
         Command::Rules { format } => info::list_rules(format, io),
         Command::Verify(args) => verify::verify(args, io),
-        Command::Why(args) => info::why(args, io),
+        Command::Why(args) => why::why(args, io),
         Command::Init => info::init(io),
         Command::Inspect(args) => image::inspect(args, io),
         Command::Learn(args) => learn::learn(args, io),

@@ -131,8 +131,12 @@ pub(super) fn group(paths: &[(Option<PathBuf>, bool)]) -> Vec<Vec<usize>> {
         if overlays.is_empty() {
             continue;
         }
-        // The override file first (Compose merges it by default), then the others by name.
-        overlays.sort_by_key(|&i| (!name(i).contains(".override."), name(i)));
+        // The override file first (Compose merges it by default), then the others by name,
+        // and the hardening overlay `fix --into` writes last: it applies on top of them all.
+        overlays.sort_by_key(|&i| {
+            let n = name(i);
+            (!n.contains(".override."), n.contains(".hardening."), n)
+        });
         taken[base] = true;
         let mut g = vec![base];
         for i in overlays {

@@ -58,13 +58,15 @@ declare_rule! {
     pub struct CapDropAll;
 }
 
-struct Plan {
-    evidence: Evidence,
-    caps: Vec<String>,
-    applicability: Applicability,
-    confidence: Confidence,
-    reason: String,
-    source: Option<String>,
+/// The capabilities a service needs back after `cap_drop: [ALL]`, and how sure that is
+/// (shared with CH008, which checks an existing `cap_drop: [ALL]`).
+pub(crate) struct Plan {
+    pub(crate) evidence: Evidence,
+    pub(crate) caps: Vec<String>,
+    pub(crate) applicability: Applicability,
+    pub(crate) confidence: Confidence,
+    pub(crate) reason: String,
+    pub(crate) source: Option<String>,
 }
 
 impl Plan {
@@ -100,7 +102,7 @@ impl Plan {
     }
 }
 
-fn plan(f: &ServiceFacts) -> Result<Plan, String> {
+pub(crate) fn plan(f: &ServiceFacts) -> Result<Plan, String> {
     if let Some(caps) = f.overrides().and_then(|o| o.cap_add.as_ref()) {
         let mut caps: Vec<String> = caps.iter().map(|c| cap_name(c)).collect();
         caps.sort();

@@ -12,6 +12,7 @@ mod docker_socket;
 mod no_new_privileges;
 mod non_root_user;
 mod privileged;
+mod starved_caps;
 mod unused_suppression;
 mod userns_mode;
 
@@ -184,6 +185,14 @@ pub static REGISTRY: &[Rule] = &[
         fixable: false,
         doc: unused_suppression::UnusedSuppression::DOC,
         check: unused_suppression::check,
+    },
+    Rule {
+        id: "CH008",
+        name: "starved-caps",
+        summary: "cap_drop: [ALL] without the capabilities the image needs",
+        fixable: true,
+        doc: starved_caps::StarvedCaps::DOC,
+        check: starved_caps::check,
     },
 ];
 

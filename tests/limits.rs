@@ -56,7 +56,9 @@ fn check_and_fix_refuse_a_file_over_the_service_limit_alike() {
 #[test]
 fn fix_does_not_refuse_its_own_output_over_the_node_limit() {
     let text = tiny_services(40);
-    let nodes = Tree::parse(text.clone(), Limits::default()).unwrap().node_count();
+    let nodes = Tree::parse(text.clone(), Limits::default())
+        .unwrap()
+        .node_count();
     let limits = Limits {
         max_nodes: nodes + 1,
         max_services: 40,
@@ -70,6 +72,9 @@ fn fix_does_not_refuse_its_own_output_over_the_node_limit() {
     let fixed = fixer::fix(text, &opts, None, Applicability::Unverified).expect("fixed");
     assert!(fixed.changed());
     let after = Tree::parse(fixed.text.clone(), Limits::default()).unwrap();
-    assert!(after.node_count() > nodes + 1, "the output passes the input's limit");
+    assert!(
+        after.node_count() > nodes + 1,
+        "the output passes the input's limit"
+    );
     Document::parse(fixed.text, limits.for_output()).expect("the output is within for_output");
 }

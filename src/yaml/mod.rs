@@ -206,7 +206,9 @@ impl Limits {
 
     /// The limits for re-reading a fixed file: as many more nodes as the fix can add.
     pub fn for_output(self) -> Limits {
-        let added = self.max_services.saturating_mul(Self::NODES_ADDED_PER_SERVICE);
+        let added = self
+            .max_services
+            .saturating_mul(Self::NODES_ADDED_PER_SERVICE);
         Limits {
             max_nodes: self.max_nodes.saturating_add(added),
             ..self

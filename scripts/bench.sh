@@ -24,7 +24,13 @@
 #   COMPOSE_LINT_FIX=1  also time compose-lint `fix` (dry run) on the large file once (~150 s)
 #   BARE_PARSE=1      build a tiny granit-parser event loop (same version as Cargo.lock, in
 #                     BARE_DIR, default /tmp/compose-harden-bareparse) and time a bare parse of
-#                     the same bytes: the floor the "within 1.5x of a bare parse" goal refers to
+#                     the same bytes (the corpus as the same explicit list, and the big file):
+#                     the floor the "N x a bare parse" goals refer to
+#   CALLGRIND=0       skip the instruction counts. By default, when valgrind is installed, each
+#                     command also runs once under callgrind (instruction counts repeat whatever
+#                     the machine's load): `check` of a 20-line file (start-up), and fix --diff /
+#                     check / bare parse on the corpus and the big file
+#   BIN=PATH          measure this compose-harden binary instead of building target/release
 #   NO_HYPERFINE=1    use the /usr/bin/time loop even when hyperfine is installed
 #   KEEP=1            keep the temp dir (generated files, hyperfine JSON)
 #
@@ -39,7 +45,7 @@ CORPUS="${CORPUS:-$ROOT/../shared/corpus/public}"
 CL_VENV="${CL_VENV:-/tmp/cl}"
 CL_RUNS="${CL_RUNS:-3}"
 BARE_DIR="${BARE_DIR:-/tmp/compose-harden-bareparse}"
-BIN="$ROOT/target/release/compose-harden"
+BIN="${BIN:-}"
 
 if [[ ! -x /usr/bin/time ]]; then
     echo "bench: /usr/bin/time (GNU time) is missing; install it with: apt-get install -y time" >&2
@@ -56,8 +62,11 @@ else
     echo "bench: hyperfine not found, using a /usr/bin/time loop (install: apt-get install -y hyperfine)" >&2
 fi
 
-echo "== build" >&2
-(cd "$ROOT" && cargo build --release --quiet)
+if [[ -z "$BIN" ]]; then
+    echo "== build" >&2
+    (cd "$ROOT" && cargo build --release --quiet)
+    BIN="$ROOT/target/release/compose-harden"
+fi
 
 TMP="$(mktemp -d /tmp/compose-harden-bench.XXXXXX)"
 if [[ "${KEEP:-0}" == 1 ]]; then
@@ -176,7 +185,7 @@ use granit_parser::{Parser, options};
 fn main() {
     let mut n = 0usize;
     for p in std::env::args().skip(1) {
-        let text = std::fs::read_to_string(&p).unwrap();
+        let Ok(text) = std::fs::read_to_string(&p) else { continue };
         let opts = options! {
             emit_anchor_events: true,
             block_scalar_eof_without_line_feed: true,
@@ -194,7 +203,42 @@ fn main() {
 EOF
     echo "== build bare granit-parser $GRANIT_VERSION loop in $BARE_DIR" >&2
     (cd "$BARE_DIR" && cargo build --release --quiet)
-    measure "bare parse big" "$BIG_BYTES" "$RUNS" 1 "$TMP" "$BARE_DIR/target/release/bareparse" "$BIG"
+    BARE="$BARE_DIR/target/release/bareparse"
+    if [[ -n "$CORPUS" ]]; then
+        measure "bare parse corpus" "$CORPUS_BYTES" "$RUNS" 1 "$CORPUS" "$BARE" "${CORPUS_FILES[@]}"
+    fi
+    measure "bare parse big" "$BIG_BYTES" "$RUNS" 1 "$TMP" "$BARE" "$BIG"
+fi
+
+# --- instruction counts (callgrind) -----------------------------------------------------
+INSTR="$TMP/instructions.tsv"
+: >"$INSTR"
+# count LABEL DIR CMD...: one run under callgrind; appends "label<TAB>instructions".
+count() {
+    local label="$1" dir="$2"
+    shift 2
+    echo "== callgrind: $label" >&2
+    (cd "$dir" && valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>"$TMP/cg.txt" >/dev/null) || true
+    printf '%s\t%s\n' "$label" "$(awk '/Collected :/ {print $NF}' "$TMP/cg.txt")" >>"$INSTR"
+}
+if [[ "${CALLGRIND:-1}" == 1 ]] && command -v valgrind >/dev/null; then
+    TWENTY="$TMP/compose.20.yaml"
+    printf '%s\n' "services:" "  db:" "    image: postgres:16" "    environment:" \
+        "      POSTGRES_PASSWORD: example" "    volumes:" "      - db:/var/lib/postgresql/data" \
+        "  cache:" "    image: redis:7-alpine" "    restart: unless-stopped" "  web:" \
+        "    image: nginx:1.27" "    ports:" '      - "8080:80"' "    depends_on:" "      - db" \
+        "      - cache" "volumes:" "  db: {}" "# end" >"$TWENTY"
+    count "ch check 20 lines" "$TMP" "$BIN" check "$TWENTY"
+    if [[ -n "$CORPUS" ]]; then
+        count "ch fix --diff corpus" "$CORPUS" "$BIN" fix --diff "${CORPUS_FILES[@]}"
+        count "ch check corpus" "$CORPUS" "$BIN" check --quiet "${CORPUS_FILES[@]}"
+        if [[ -n "${BARE:-}" ]]; then count "bare parse corpus" "$CORPUS" "$BARE" "${CORPUS_FILES[@]}"; fi
+    fi
+    count "ch fix --diff big" "$TMP" "$BIN" fix --diff "$BIG"
+    count "ch check big" "$TMP" "$BIN" check --quiet "$BIG"
+    if [[ -n "${BARE:-}" ]]; then count "bare parse big" "$TMP" "$BARE" "$BIG"; fi
+elif [[ "${CALLGRIND:-1}" == 1 ]]; then
+    echo "bench: valgrind not found, no instruction counts (install: apt-get install -y valgrind)" >&2
 fi
 
 # --- compose-lint (optional) --------------------------------------------------------
@@ -217,9 +261,14 @@ if [[ "${COMPOSE_LINT:-0}" == 1 ]]; then
 fi
 
 # --- report -------------------------------------------------------------------------
-python3 - "$RESULTS" "$RUNS" "$RSS_RUNS" <<'PY'
+python3 - "$RESULTS" "$RUNS" "$RSS_RUNS" "$INSTR" <<'PY'
 import sys
 RSS_RUNS = sys.argv[3]
+instr = {}
+for line in open(sys.argv[4]):
+    label, n = line.rstrip("\n").split("\t")
+    if n:
+        instr[label] = int(n)
 rows = {}
 order = []
 for line in open(sys.argv[1]):
@@ -229,12 +278,17 @@ for line in open(sys.argv[1]):
     order.append(label)
 
 print()
-print(f"{'command':28} {'input MB':>9} {'median s':>9} {'min-max s':>15} {'MB/s':>7} {'CPU':>5} {'CPU s':>7} {'peak MiB':>9} {'RSS/input':>9}")
+print(f"{'command':28} {'input MB':>9} {'median s':>9} {'min-max s':>15} {'MB/s':>7} {'CPU':>5} {'CPU s':>7} {'peak MiB':>9} {'RSS/input':>9} {'M instr':>8}")
 for k in order:
     r = rows[k]
     mbs = r["bytes"] / 1e6 / r["med"] if r["med"] > 0 else float("inf")
     print(f"{k:28} {r['bytes']/1e6:9.2f} {r['med']:9.3f} {r['lo']:7.3f}-{r['hi']:<7.3f} {mbs:7.1f} "
-          f"{r['cpu']:5.2f} {r['cpus']:7.3f} {r['rss']/2**20:9.1f} {r['rss']/r['bytes']:8.1f}x")
+          f"{r['cpu']:5.2f} {r['cpus']:7.3f} {r['rss']/2**20:9.1f} {r['rss']/r['bytes']:8.1f}x "
+          f"{instr[k] / 1e6 if k in instr else float('nan'):8.2f}")
+for k in instr:
+    if k not in rows:
+        print(f"{k:28} {'':9} {'':9} {'':15} {'':7} {'':5} {'':7} {'':9} {'':9} {instr[k] / 1e6:8.2f}")
+print("M instr = millions of instructions executed (callgrind, one run, all threads).")
 print("CPU = (user+sys)/wall: 2.00 means both cores busy for the whole run; CPU s = mean user+sys seconds.")
 try:
     load = open("/proc/loadavg").read().split()[0]
@@ -271,13 +325,33 @@ if big:
          lambda v: v <= 4)
     goal(f"peak RSS / input, fix --diff big (largest of {RSS_RUNS} runs)", big["rss_max"] / big["bytes"], "<= 4",
          lambda v: v <= 4)
-goal("fix --diff big / bare parse", ratio("ch fix --diff big", "bare parse big"), "<= 1.5", lambda v: v <= 1.5)
+goal("fix --diff big / bare parse", ratio("ch fix --diff big", "bare parse big"), "<= 1.3", lambda v: v <= 1.3)
 if big and "bare parse big" in rows and rows["bare parse big"]["cpus"] > 0:
     # Not a goal: fix parses twice on purpose (it re-reads its output before writing), so
     # its CPU seconds are at least twice a bare parse's; shown so the cost is visible.
     goal("fix --diff big / bare parse, CPU seconds", big["cpus"] / rows["bare parse big"]["cpus"],
          "information, no goal", lambda v: True)
 goal("check big / bare parse", ratio("ch check big", "bare parse big"), "<= 1.5 (indicative)", lambda v: v <= 1.5)
+
+def cpu_ratio(a, b):
+    if a in rows and b in rows and rows[b]["cpus"] > 0:
+        return rows[a]["cpus"] / rows[b]["cpus"]
+    return None
+
+def instr_ratio(a, b):
+    if a in instr and b in instr and instr[b] > 0:
+        return instr[a] / instr[b]
+    return None
+
+if "ch check 20 lines" in instr:
+    goal("check of a 20-line file, M instructions", instr["ch check 20 lines"] / 1e6, "<= 2.5",
+         lambda v: v <= 2.5)
+goal("fix --diff corpus / bare parse, CPU seconds", cpu_ratio("ch fix --diff corpus", "bare parse corpus"),
+     "<= 2.5", lambda v: v <= 2.5)
+goal("fix --diff corpus / bare parse, instructions", instr_ratio("ch fix --diff corpus", "bare parse corpus"),
+     "<= 2.5", lambda v: v <= 2.5)
+goal("fix --diff big / bare parse, instructions (fix parses twice on purpose)",
+     instr_ratio("ch fix --diff big", "bare parse big"), "information, no goal", lambda v: True)
 goal("compose-lint check corpus / ch fix --diff corpus", ratio("compose-lint check corpus", "ch fix --diff corpus"),
      ">= 50", lambda v: v >= 50)
 goal("compose-lint check big / ch fix --diff big", ratio("compose-lint check big", "ch fix --diff big"),

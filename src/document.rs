@@ -163,6 +163,16 @@ impl Document {
             };
             return Err(at(skey, format!("not a compose file: {what}")));
         }
+        let count = tree.entries(services_map).len();
+        if count > limits.max_services {
+            return Err(at(
+                skey,
+                format!(
+                    "{count} services, over the limit of {} services per file",
+                    limits.max_services
+                ),
+            ));
+        }
         let mut services = Vec::new();
         for (k, v) in tree.entries(services_map) {
             let name = tree.scalar(k).unwrap_or("").to_string();

@@ -672,7 +672,7 @@ pub fn fix_project(
                 changed[i] = changed_now;
             }
             drop(taken);
-            let next = Document::parse(new_text, opts.limits).map_err(|e| {
+            let next = Document::parse(new_text, opts.limits.for_output()).map_err(|e| {
                 (
                     i,
                     FileError::Refused(format!(

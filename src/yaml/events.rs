@@ -104,6 +104,21 @@ fn block_scalar_header(text: &str, start: usize) -> (usize, bool) {
     (line_end.min(start.max(ind + 1)), header.contains('+'))
 }
 
+/// Whether a block scalar indicator (`|`, `>`) is at `pos`.
+fn is_indicator(text: &str, pos: usize) -> bool {
+    matches!(text.as_bytes().get(pos), Some(b'|' | b'>'))
+}
+
+/// The end of the line `pos` is on, before its line break (`\n` or `\r\n`).
+fn line_end(text: &str, pos: usize) -> usize {
+    let end = memchr::memchr(b'\n', &text.as_bytes()[pos..]).map_or(text.len(), |i| pos + i);
+    if end > pos && text.as_bytes()[end - 1] == b'\r' {
+        end - 1
+    } else {
+        end
+    }
+}
+
 /// The side-table entry of node `id`, created when missing. Nodes get their metadata in
 /// the order they are made, so this is almost always the last entry.
 fn meta_mut(meta: &mut Vec<(NodeId, Meta)>, id: NodeId) -> &mut Meta {
@@ -266,7 +281,14 @@ pub(super) fn build(
             Event::Scalar(value, style, anchor, tag) => {
                 let style = style_of(style);
                 let (mut start, mut end) = (range.start, range.end);
-                let (mut keep, raw_end) = (false, range.end);
+                let (mut keep, mut raw_end) = (false, range.end);
+                if style.is_block() && value.is_empty() && is_indicator(text, start) {
+                    // The parser starts an empty block scalar at its indicator when the
+                    // text ends there, and at the next token otherwise: start it after its
+                    // header line either way, so a part reads as it does in the whole text.
+                    start = line_end(text, start);
+                    raw_end = raw_end.max(start);
+                }
                 if style.is_block() {
                     let (header_end, keeps) = block_scalar_header(text, start);
                     end = block_scalar_end(text, start, raw_end);

@@ -174,13 +174,19 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Limits that keep hostile input from exhausting memory or the stack.
+/// Limits that keep hostile input from exhausting memory or the stack (README, "Limits").
+/// `check` and `fix` read a file under the same limits; `fix` re-reads its own output
+/// under [`Limits::for_output`], so it never refuses a file `check` accepts because the
+/// hardening keys it adds pass a limit.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Deepest nesting of collections.
     pub max_depth: usize,
     /// Most nodes one document may have.
     pub max_nodes: usize,
+    /// Most services one file may define (checked right after parsing, before any rule
+    /// runs: what the rules keep per service is what a file of tiny services multiplies).
+    pub max_services: usize,
 }
 
 impl Default for Limits {
@@ -188,6 +194,24 @@ impl Default for Limits {
         Limits {
             max_depth: 128,
             max_nodes: 2_000_000,
+            max_services: 20_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Nodes a fix may add to one service (`user:`, `cap_drop: [ALL]`, `cap_add` with
+    /// every capability, `security_opt`, `userns_mode`, with room to spare).
+    pub const NODES_ADDED_PER_SERVICE: usize = 64;
+
+    /// The limits for re-reading a fixed file: as many more nodes as the fix can add.
+    pub fn for_output(self) -> Limits {
+        let added = self
+            .max_services
+            .saturating_mul(Self::NODES_ADDED_PER_SERVICE);
+        Limits {
+            max_nodes: self.max_nodes.saturating_add(added),
+            ..self
         }
     }
 }

@@ -261,3 +261,25 @@ fn collection_keys_read_the_same_in_parts() {
     assert!(used, "the text was read in parts");
     assert_eq!(parts.outline(), tree(text).outline());
 }
+
+/// Found by the fuzz target: the parser starts an empty block scalar at its indicator when
+/// the text (here, the first part) ends right after it, and at the next token otherwise.
+#[test]
+fn a_part_ending_in_an_empty_block_scalar_reads_as_in_the_whole_text() {
+    for text in [
+        "services:\n  : |\n   \n  b: \n",
+        "services:\n : 1\n b: |2\nc: 3\n",
+    ] {
+        let whole = Tree::parse_split(text.to_string(), Limits::default(), usize::MAX).unwrap();
+        let (parts, used) = in_parts(text);
+        assert!(used, "{text:?} is read in parts");
+        assert_eq!(parts.outline(), whole.outline(), "{text:?}");
+    }
+    // An empty block scalar that ends the file starts after its header, as elsewhere.
+    let t = tree("a: |\n");
+    let (_, v) = t.get(t.root, "a").unwrap();
+    assert_eq!(
+        (t.node(v).start(), t.node(v).end(), t.scalar(v)),
+        (4, 4, Some(""))
+    );
+}

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::inputs::{display_path, options};
-use super::projects::BASES;
 use super::{ExitStatus, Io, IoResult};
 use crate::cli::LearnArgs;
 use crate::config::{self, Config};
@@ -33,34 +32,6 @@ pub(super) fn learn(args: LearnArgs, io: &mut Io) -> IoResult {
     }
 }
 
-/// The project's files and directory (as `verify` finds them).
-fn project_files(args: &LearnArgs) -> Result<(Vec<PathBuf>, PathBuf), String> {
-    let shared = &args.shared;
-    let files = if !shared.files.is_empty() {
-        shared.files.clone()
-    } else {
-        let path = shared.paths.first().cloned().unwrap_or_else(|| ".".into());
-        if path.is_dir() {
-            let base = BASES
-                .iter()
-                .map(|b| path.join(b))
-                .find(|p| p.is_file())
-                .ok_or_else(|| format!("{}: no compose file here", display_path(&path)))?;
-            vec![base]
-        } else {
-            vec![path]
-        }
-    };
-    if let Some(f) = files.iter().find(|f| !f.is_file()) {
-        return Err(format!("{}: no such file", display_path(f)));
-    }
-    let dir = files[0]
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    Ok((files, dir.canonicalize().unwrap_or(dir)))
-}
-
 /// One service's outcome.
 enum Outcome {
     Skipped(String),
@@ -68,7 +39,7 @@ enum Outcome {
 }
 
 fn run(args: &LearnArgs, io: &mut Io) -> Result<ExitStatus, String> {
-    let (files, dir) = project_files(args)?;
+    let (files, dir) = super::verify::project_files(&args.shared)?;
     let engine = Engine::connect()?;
     let project = Project::resolve(&engine, &files, &dir)
         .map_err(|e| format!("{}: {e}", display_path(&files[0])))?;

@@ -53,10 +53,12 @@ pub(super) fn verify(args: VerifyArgs, io: &mut Io) -> IoResult {
 
 /// The compose files of the project and its directory: `-f` files, or the file given, or
 /// the compose file (and its override) of the directory given (default `.`).
-fn project_files(args: &VerifyArgs) -> Result<(Vec<PathBuf>, PathBuf), Failed> {
-    let shared = &args.shared;
+/// `verify` and `learn` both run one project found this way.
+pub(super) fn project_files(
+    shared: &crate::cli::Shared,
+) -> Result<(Vec<PathBuf>, PathBuf), String> {
     if shared.paths.len() > 1 {
-        return Err("verify takes one project: one PATH, or its files with -f".into());
+        return Err("one project: one PATH, or its files with -f".into());
     }
     let files = if !shared.files.is_empty() {
         if !shared.paths.is_empty() {
@@ -201,7 +203,7 @@ fn skips(
 }
 
 fn prepare_and_run(args: &VerifyArgs, io: &mut Io) -> Result<(Report, Vec<Failed>), Failed> {
-    let (files, dir) = project_files(args)?;
+    let (files, dir) = project_files(&args.shared)?;
     let engine = Engine::connect()?;
     let written = Project::resolve(&engine, &files, &dir)
         .map_err(|e| format!("{}: {e}", display_path(&files[0])))?;

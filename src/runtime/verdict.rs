@@ -80,7 +80,13 @@ pub fn advise(detail: &str, run: &Run, cap_add: &[String]) -> (Vec<String>, Opti
             .cloned()
             .collect()
     };
-    let lines = std::iter::once(detail).chain(run.log.iter().rev().map(String::as_str));
+    // The phase's own detail first, then the log lines that say the program gave up: an
+    // entrypoint's harmless warnings (`chmod … || :`) often follow the fatal line in the
+    // log, in no fixed order; then the rest.
+    let tail = || run.log.iter().rev().map(String::as_str);
+    let lines = std::iter::once(detail)
+        .chain(tail().filter(|l| looks_fatal(l)))
+        .chain(tail());
     for line in lines {
         let file =
             super::filecaps::refused_paths(line).and_then(|p| Some((run.file_caps.get(&p)?, p)));
@@ -103,6 +109,16 @@ pub fn advise(detail: &str, run: &Run, cap_add: &[String]) -> (Vec<String>, Opti
         return (missing(&["KILL".to_string()]), Some(from));
     }
     (Vec::new(), None)
+}
+
+/// Whether a log line reports that the program gave up, rather than a warning it lives with.
+fn looks_fatal(line: &str) -> bool {
+    let l = line.to_ascii_lowercase();
+    [
+        "error", "fatal", "emerg", "panic", "failed", "cannot", "can't", "unable",
+    ]
+    .iter()
+    .any(|w| l.contains(w))
 }
 
 /// A stop that ended in SIGKILL while a root process ran processes of another uid: the
@@ -216,6 +232,21 @@ mod tests {
         assert_eq!(r.verdict, Verdict::WorksHardened);
         assert_eq!((r.phase, r.reason), (None, None));
         assert!(r.log.is_empty());
+    }
+
+    #[test]
+    fn the_fatal_line_wins_over_warnings_logged_after_it() {
+        let hardened = run(
+            &[(Phase::FirstStart, false, "exited with 1")],
+            &[
+                "error: failed switching to \"postgres\": operation not permitted",
+                "chmod: changing permissions of '/var/lib/postgresql/data': Operation not permitted",
+                "chmod: changing permissions of '/var/run/postgresql': Operation not permitted",
+            ],
+        );
+        let r = judge("db", None, caps(&["CHOWN"]), Some(good()), Some(hardened));
+        assert_eq!(r.phase, Some(Phase::FirstStart));
+        assert_eq!(r.advice, ["SETGID", "SETUID"]);
     }
 
     #[test]

@@ -40,12 +40,9 @@ impl Env {
     }
 
     fn read(path: &Path) -> Env {
-        let ok = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() <= MAX_ENV);
-        let text = if ok {
-            std::fs::read_to_string(path).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        // Through the one bounded reader: a `.env` linked to a pseudo file (procfs reports
+        // a size of 0) or a FIFO must neither be read without end nor block.
+        let text = crate::fsread::read_text(path, MAX_ENV).unwrap_or_default();
         Env::parse(&text)
     }
 
@@ -186,5 +183,12 @@ mod tests {
         let u = i("${REGISTRY}app:${X}");
         assert_eq!((u.text.as_str(), u.unset.len()), ("app:", 2));
         assert!(i("${NOPE:?required}").failed);
+    }
+    #[test]
+    fn a_dot_env_linked_to_a_pseudo_file_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/proc/self/environ", dir.path().join(".env")).unwrap();
+        let env = Env::read(&dir.path().join(".env"));
+        assert!(env.vars.is_empty());
     }
 }
